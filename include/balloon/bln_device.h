@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bln_device.h - the device (host/VMM) half of virtio-balloon.
+ *
+ * The device owns guest RAM's backing.  It validates every request the driver
+ * makes, coalesces the PFNs of an inflate request into contiguous ranges and
+ * releases each range to the host kernel through bln_prim_release(), so the
+ * host's RSS really drops.  A bitmap records which 4 KiB balloon pages are
+ * ballooned.  It never trusts anything the driver wrote.
+ *
+ * Units: num_pages/actual/PFNs are 4 KiB balloon pages; byte counts say so.
+ * Return contract: 0 (or a documented count) on success, -errno on failure.
+ * The device never prints and owns no thread or event loop: the caller waits
+ * on the transport's kick/status eventfds and calls bln_device_process().
+ */
+#ifndef BALLOON_BLN_DEVICE_H
+#define BALLOON_BLN_DEVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bln_prim.h"
+#include "bln_transport.h"
+#include "virtio_balloon.h"
+#include "vq.h"
+
+struct bln_device;
+
+struct bln_device_cfg {
+	struct vq_mem ram;	   /* guest RAM: GPA 0 at ram.base, ram.size bytes */
+	enum bln_backing backing;  /* how ram is backed (decides release call) */
+	int ram_fd;		   /* memfd/file of ram for MEMFD/FILE, else -1 */
+	uint64_t host_features;	   /* offered features (BLN_FEATURE bits) */
+	struct bln_transport *t;   /* created by the caller */
+	uint16_t queue_max;	   /* largest ring accepted, 0 = 1024 */
+	uint32_t max_pfns_per_req; /* inflate/deflate chain limit, 0 = 65536 */
+};
+
+/* Validation failures, counted per reason. */
+enum bln_reject {
+	BLN_REJ_CHAIN = 0,    /* malformed descriptor chain */
+	BLN_REJ_LENGTH,	      /* buffer length not a multiple of 4 */
+	BLN_REJ_OVERSIZE,     /* more PFNs than max_pfns_per_req */
+	BLN_REJ_RANGE,	      /* PFN beyond guest RAM */
+	BLN_REJ_DUPLICATE,    /* same PFN twice in one request */
+	BLN_REJ_ALREADY,      /* inflate of a ballooned page */
+	BLN_REJ_NOT_BALLOONED, /* deflate of a page not in the balloon */
+	BLN_REJ_WRITABLE,     /* device-writable buffer where readable expected */
+	BLN_REJ_RELEASE,      /* the host kernel refused to release */
+	BLN_REJ_STATS,	      /* malformed stats buffer */
+	BLN_REJ_NR,
+};
+
+struct bln_device_counters {
+	uint64_t inflate_reqs, deflate_reqs;   /* requests accepted */
+	uint64_t pages_inflated, pages_deflated; /* 4 KiB pages */
+	uint64_t ranges_released;	       /* release calls made */
+	uint64_t bytes_released;	       /* bytes handed to the kernel */
+	uint64_t reported_pages;	       /* free page reporting, 4 KiB */
+	uint64_t stats_updates;		       /* stats buffers received */
+	uint64_t rejected[BLN_REJ_NR];	       /* by reason */
+};
+
+/* Guest statistics as last reported. */
+struct bln_guest_stats {
+	uint64_t val[VIRTIO_BALLOON_S_NR]; /* bytes or counts per tag */
+	uint32_t valid;			   /* bit t set if tag t was reported */
+	uint64_t updated_ns;		   /* CLOCK_MONOTONIC of last update, 0 never */
+};
+
+/* Create a device; publishes device_features and queue_max in the
+ * registers.  Returns 0 or -EINVAL/-ENOMEM. */
+int bln_device_create(const struct bln_device_cfg *cfg, struct bln_device **out);
+void bln_device_destroy(struct bln_device *dev);
+
+/*
+ * Handle everything pending: status and feature negotiation (the device
+ * accepts FEATURES_OK only for a subset of what it offered, else clears it),
+ * queue setup once DRIVER_OK, then every queue's requests.  Call it whenever
+ * a kick or status eventfd fires (draining them is the caller's choice).
+ * Returns the number of requests handled (>= 0) or -errno if the transport
+ * is unusable; malformed requests are rejected and counted, not fatal.
+ */
+int bln_device_process(struct bln_device *dev);
+
+/* Set the balloon target (config num_pages, 4 KiB pages) and raise a config
+ * change interrupt.  Returns 0 or -EINVAL if beyond guest RAM. */
+int bln_device_set_target(struct bln_device *dev, uint32_t num_pages);
+
+/* Config num_pages (target) and actual (driver-reported), 4 KiB pages. */
+uint32_t bln_device_target(const struct bln_device *dev);
+uint32_t bln_device_actual(const struct bln_device *dev);
+
+/* Pages currently ballooned according to the device's own bitmap. */
+uint64_t bln_device_ballooned(const struct bln_device *dev);
+bool bln_device_is_ballooned(const struct bln_device *dev, uint64_t pfn);
+
+/* Ask the driver for fresh stats: returns the held stats buffer (5.5.6.3).
+ * Returns 0, -EAGAIN if no buffer is held yet, -ENOTSUP without STATS_VQ. */
+int bln_device_request_stats(struct bln_device *dev);
+
+/* Copy the last reported stats / the counters. */
+void bln_device_stats(const struct bln_device *dev, struct bln_guest_stats *out);
+void bln_device_counters(const struct bln_device *dev,
+			 struct bln_device_counters *out);
+
+/* Negotiated features (valid after FEATURES_OK), and whether DRIVER_OK. */
+uint64_t bln_device_features(const struct bln_device *dev);
+bool bln_device_ready(const struct bln_device *dev);
+
+/* Reset: forget the queues and negotiated state (the guest rebooted).
+ * Ballooned pages stay released but are no longer tracked as ballooned. */
+void bln_device_reset(struct bln_device *dev);
+
+#endif

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vq.h - VIRTIO 1.2 split virtqueue (section 2.7), driver and device halves.
+ *
+ * A virtqueue lives in guest memory: a flat guest-physical address space
+ * [0, size) that both halves map (in one process for unit tests, or through a
+ * shared memfd across two processes).  All ring fields are little-endian in
+ * that memory.  Descriptor addresses are guest-physical addresses (bytes),
+ * lengths are bytes.
+ *
+ * Ordering: the driver publishes descriptors before avail->idx with a release
+ * fence; the device reads avail->idx with acquire semantics before reading the
+ * ring, and symmetrically for the used ring.  Notifications (kicks and
+ * interrupts) are the caller's business (eventfds in libballoon's transport);
+ * this header only answers "does the other side need a notification?".
+ *
+ * Return contract: functions return 0 (or a documented non-negative value) on
+ * success and -errno on failure.  Nothing here prints or allocates after
+ * init; the device side never trusts a value it reads from the ring.
+ */
+#ifndef BALLOON_VQ_H
+#define BALLOON_VQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VQ_MAX_SIZE 32768 /* largest split ring the spec allows */
+
+/* Descriptor flags (2.7.5). */
+#define VQ_DESC_F_NEXT 1
+#define VQ_DESC_F_WRITE 2
+#define VQ_DESC_F_INDIRECT 4
+/* Ring flags (2.7.7, 2.7.10). */
+#define VQ_AVAIL_F_NO_INTERRUPT 1
+#define VQ_USED_F_NO_NOTIFY 1
+
+/* On-wire descriptor, 16 bytes, little-endian. */
+struct vq_desc {
+	uint64_t addr;	/* guest-physical address, bytes */
+	uint32_t len;	/* bytes */
+	uint16_t flags; /* VQ_DESC_F_* */
+	uint16_t next;	/* index of the next descriptor if F_NEXT */
+};
+
+/* Guest memory as seen by one side: GPA 0 is at @base, @size bytes long. */
+struct vq_mem {
+	uint8_t *base;
+	uint64_t size;
+};
+
+/* Where the three parts of a ring sit in guest memory (GPAs). */
+struct vq_layout {
+	uint64_t desc_gpa;  /* 16-byte aligned */
+	uint64_t avail_gpa; /* 2-byte aligned */
+	uint64_t used_gpa;  /* 4-byte aligned */
+	uint16_t size;	    /* number of descriptors, power of two */
+};
+
+/* True if @size is a valid split-ring size: a power of two, 1..32768. */
+bool vq_size_valid(unsigned size);
+
+/* Bytes needed for desc table + avail + used of a ring of @size, laid out
+ * contiguously by vq_layout_init(); 0 if @size is invalid. */
+size_t vq_ring_bytes(unsigned size);
+
+/* Fill @l for a contiguous ring at @ring_gpa (16-byte aligned).
+ * Returns 0, or -EINVAL for a bad size or alignment. */
+int vq_layout_init(struct vq_layout *l, uint64_t ring_gpa, unsigned size);
+
+/* A buffer handed to the driver side: guest-physical address and length. */
+struct vq_buf {
+	uint64_t gpa;
+	uint32_t len;
+};
+
+/* Driver (guest) half.  Treat the fields as private. */
+struct vq_driver {
+	struct vq_mem mem;
+	struct vq_layout l;
+	bool event_idx;	       /* VIRTIO_F_RING_EVENT_IDX negotiated */
+	bool indirect;	       /* VIRTIO_F_RING_INDIRECT_DESC negotiated */
+	uint64_t indirect_gpa; /* per-head indirect tables, or 0 */
+	uint16_t indirect_max; /* descriptors per indirect table */
+	uint16_t free_head;    /* first free descriptor */
+	uint16_t num_free;
+	uint16_t avail_idx;	 /* our shadow of avail->idx */
+	uint16_t last_used;	 /* next used entry to consume */
+	uint16_t kicked_avail;	 /* avail idx at the last kick decision */
+	void **tokens;		 /* per head, caller's cookie */
+	uint16_t *chain_len;	 /* per head, descriptors used in the table */
+};
+
+/*
+ * Initialise the driver half over an existing (zeroed) ring.  @features are
+ * the negotiated feature bits (only RING_EVENT_IDX and RING_INDIRECT_DESC
+ * matter here).  If @indirect_gpa is non-zero it must point at
+ * size * @indirect_max descriptors of guest memory reserved for indirect
+ * tables.  Returns 0, -EINVAL on a bad layout, -ENOMEM.
+ */
+int vq_driver_init(struct vq_driver *vq, const struct vq_mem *mem,
+		   const struct vq_layout *l, uint64_t features,
+		   uint64_t indirect_gpa, uint16_t indirect_max);
+void vq_driver_destroy(struct vq_driver *vq);
+
+/*
+ * Queue one request made of @n_out device-readable buffers followed by @n_in
+ * device-writable buffers.  Uses an indirect table when negotiated and the
+ * chain has more than one buffer.  @token comes back from vq_driver_get_used.
+ * Returns 0, -ENOSPC if the ring is full, -EINVAL on bad arguments.
+ * The request is not visible to the device until vq_driver_kick_prepare().
+ */
+int vq_driver_add(struct vq_driver *vq, const struct vq_buf *out,
+		  unsigned n_out, const struct vq_buf *in, unsigned n_in,
+		  void *token);
+
+/* Publish queued requests (release fence + avail->idx).  Returns 1 if the
+ * device wants a notification (honouring EVENT_IDX or NO_NOTIFY), else 0. */
+int vq_driver_kick_prepare(struct vq_driver *vq);
+
+/* Take one completed request.  Returns 0 and fills *@token/*@len, or -EAGAIN
+ * if none is pending, -EIO if the device returned a bad id. */
+int vq_driver_get_used(struct vq_driver *vq, void **token, uint32_t *len);
+
+/* Ask for (true) or suppress (false) interrupts on completion.  With
+ * EVENT_IDX this writes used_event.  Returns 1 if completions are already
+ * pending (the caller must poll again to avoid a lost wakeup), else 0. */
+int vq_driver_set_interrupts(struct vq_driver *vq, bool on);
+
+/* Free descriptors (how many more single-buffer requests fit). */
+unsigned vq_driver_num_free(const struct vq_driver *vq);
+
+/* One segment of a popped request, translated and bounds-checked. */
+struct vq_seg {
+	uint64_t gpa;
+	uint32_t len;
+	bool write; /* device-writable */
+	void *host; /* host pointer to gpa, valid for len bytes */
+};
+
+/* A popped request. */
+struct vq_elem {
+	uint16_t head; /* id to hand back in vq_device_push */
+	unsigned n_out;
+	unsigned n_in; /* segs[0..n_out) readable, then n_in writable */
+	unsigned n_segs;
+};
+
+/* Device (host) half.  Treat the fields as private. */
+struct vq_device {
+	struct vq_mem mem;
+	struct vq_layout l;
+	bool event_idx;
+	bool indirect;
+	uint16_t last_avail; /* next avail entry to consume */
+	uint16_t used_idx;   /* our shadow of used->idx */
+	uint16_t signalled_used;
+	bool signalled_valid;
+	uint64_t errors; /* malformed requests seen */
+};
+
+/* Initialise the device half.  Validates that the ring lies inside guest
+ * memory and is aligned.  Returns 0 or -EINVAL. */
+int vq_device_init(struct vq_device *vq, const struct vq_mem *mem,
+		   const struct vq_layout *l, uint64_t features);
+
+/*
+ * Pop the next available request into @elem and @segs (at most @max_segs).
+ * Every descriptor is validated: index in range, buffer inside guest memory,
+ * no loops (chain longer than the ring), readable before writable, no nested
+ * indirect, indirect table length a multiple of 16 and inside memory.
+ * Returns 1 if a request was popped, 0 if the ring is empty,
+ * -EINVAL if the request is malformed (elem->head is set and the caller should
+ * push it back with len 0; the error is counted), -E2BIG if it has more than
+ * @max_segs segments (same handling), -EIO if avail->idx or the head index
+ * itself is corrupt (the queue is unusable until reset).
+ */
+int vq_device_pop(struct vq_device *vq, struct vq_elem *elem,
+		  struct vq_seg *segs, unsigned max_segs);
+
+/* Return request @head with @len bytes written.  Not visible to the driver
+ * until vq_device_publish().  Returns 0 or -EINVAL. */
+int vq_device_push(struct vq_device *vq, uint16_t head, uint32_t len);
+
+/* Publish pushed entries (release fence + used->idx).  Returns 1 if the
+ * driver wants an interrupt (EVENT_IDX / NO_INTERRUPT honoured), else 0. */
+int vq_device_publish(struct vq_device *vq);
+
+/* Ask for (true) or suppress (false) kicks.  With EVENT_IDX this writes
+ * avail_event.  Returns 1 if requests are already available, else 0. */
+int vq_device_set_notify(struct vq_device *vq, bool on);
+
+/* Requests available but not yet popped (0 if none or if corrupt). */
+unsigned vq_device_pending(const struct vq_device *vq);
+
+#endif
