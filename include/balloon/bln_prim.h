@@ -33,14 +33,16 @@ enum bln_prim_op {
 };
 
 /*
- * Create a memfd of @size bytes (sealed against shrinking).  Returns the fd
- * (>= 0) or -errno.
+ * Create a memfd of @size bytes, sealed against shrinking (F_SEAL_SHRINK) and
+ * without CLOEXEC so that it survives fork()/exec().  Returns the fd (>= 0),
+ * -EINVAL for a NULL name or size 0, or -errno.
  */
 int bln_prim_memfd(const char *name, size_t size);
 
 /*
- * Map @size bytes: anonymous private when @fd < 0, else MAP_SHARED of @fd at
- * offset 0.  On success stores the address in *@out and returns 0.
+ * Map @size bytes read/write: anonymous private (MAP_NORESERVE) when @fd < 0,
+ * else MAP_SHARED of @fd at offset 0.  On success stores the address in *@out
+ * and returns 0; -EINVAL for size 0 or a NULL @out, else -errno.
  */
 int bln_prim_map(int fd, size_t size, void **out);
 
@@ -51,21 +53,27 @@ int bln_prim_unmap(void *addr, size_t size);
  * Release [@off, @off + @len) of a mapping at @base back to the host kernel so
  * that its physical pages are freed; a later access reads zeroes.  @off and
  * @len must be multiples of the host page size.  @fd is the backing fd for
- * MEMFD/FILE backings (ignored for ANON).  Returns 0 or -errno.
+ * MEMFD/FILE backings (ignored for ANON).  ANON uses madvise(MADV_DONTNEED),
+ * MEMFD fallocate(PUNCH_HOLE | KEEP_SIZE) (which also drops the pages from
+ * every mapping), FILE madvise(MADV_REMOVE).  @len 0 is a no-op.  Returns 0,
+ * -EINVAL for misaligned/overflowing ranges or an unknown backing, or -errno.
  */
 int bln_prim_release(enum bln_backing backing, int fd, void *base, uint64_t off,
-		     uint64_t len);
+                     uint64_t len);
 
 /*
  * Ask the kernel to populate [@addr, @addr + @len) ahead of use
- * (MADV_POPULATE_WRITE where available; 0 if the hint is unsupported).
+ * (MADV_POPULATE_WRITE where available; 0 if the kernel rejects the advice
+ * with EINVAL, i.e. before Linux 5.14).  Counts as a BLN_PRIM_MADVISE call.
  */
 int bln_prim_populate(void *addr, size_t len);
 
 /*
  * Fault injection for tests: make the @nth next call (1 = the very next) of
- * @op fail with -@err.  @nth == 0 clears the fault.  Not thread-safe; meant
- * for single-threaded unit tests.
+ * @op fail with -@err (EIO if @err <= 0), once; the call then has no effect.
+ * @nth == 0 clears the fault.  Not thread-safe; meant for single-threaded
+ * unit tests.  Argument checks that fail with -EINVAL before reaching the OS
+ * are neither counted nor faulted.
  */
 void bln_prim_set_fault(enum bln_prim_op op, unsigned nth, int err);
 
