@@ -42,7 +42,7 @@ struct bln_driver_ops {
 	void (*free_pages)(void *ctx, const uint32_t *pfns, unsigned n);
 	/* Fill current stats: set vals[tag] and bit tag in *valid. Optional. */
 	void (*fill_stats)(void *ctx, uint64_t vals[VIRTIO_BALLOON_S_NR],
-			   uint32_t *valid);
+	                   uint32_t *valid);
 	/* Free page reporting: hand out up to @max free ranges the guest will
 	 * not touch until report_done(); return how many. Optional. */
 	unsigned (*report_take)(void *ctx, struct bln_range *r, unsigned max);
@@ -50,16 +50,27 @@ struct bln_driver_ops {
 	void (*report_done)(void *ctx, const struct bln_range *r, unsigned n);
 };
 
+/*
+ * Features: the driver asks for want_features & device_features, minus
+ * STATS_VQ when ops->fill_stats is NULL, PAGE_REPORTING when report_take or
+ * report_done is NULL, and FREE_PAGE_HINT / PAGE_POISON, which it does not
+ * implement.  VERSION_1 is required.
+ */
 struct bln_driver_cfg {
-	struct vq_mem ram;	  /* guest RAM as the guest sees it */
-	struct bln_transport *t;  /* shared with the device */
-	uint64_t want_features;	  /* driver asks for these; gets the subset */
-	uint64_t scratch_gpa;	  /* guest memory reserved for rings, PFN
-				     arrays, stats; page aligned */
-	uint64_t scratch_len;	  /* bytes; see bln_driver_scratch_bytes() */
-	uint16_t queue_size;	  /* ring size, 0 = 256 */
-	uint32_t batch_pfns;	  /* PFNs per request, 0 = 4096 */
-	uint16_t max_inflight;	  /* requests in flight per queue, 0 = 8 */
+	struct vq_mem ram;       /* guest RAM as the guest sees it; size a
+	                            multiple of 4 KiB */
+	struct bln_transport *t; /* shared with the device */
+	uint64_t want_features;  /* driver asks for these; gets the subset */
+	uint64_t scratch_gpa;    /* guest memory reserved for rings, PFN
+	                            arrays, stats; page aligned */
+	uint64_t scratch_len;    /* bytes; see bln_driver_scratch_bytes() */
+	uint16_t queue_size;     /* ring size, 0 = 256 */
+	uint32_t batch_pfns;     /* PFNs per request, 0 = 4096, at most
+	                            65536; keep it <= the device's
+	                            max_pfns_per_req or every request is
+	                            rejected (the driver cannot tell) */
+	uint16_t max_inflight;   /* requests in flight per queue, 0 = 8;
+	                            at most the ring size */
 	const struct bln_driver_ops *ops;
 	void *ctx;
 };
@@ -67,34 +78,56 @@ struct bln_driver_cfg {
 struct bln_driver_counters {
 	uint64_t inflate_reqs, deflate_reqs; /* requests completed */
 	uint64_t pages_inflated, pages_deflated;
-	uint64_t oom_deflated;	  /* pages given back by deflate-on-OOM */
-	uint64_t reported_pages;  /* free page reporting */
+	uint64_t oom_deflated;   /* pages given back by deflate-on-OOM */
+	uint64_t reported_pages; /* free page reporting */
 	uint64_t stats_sent;
-	uint64_t alloc_failures;  /* alloc_pages returned fewer than asked */
+	uint64_t alloc_failures; /* alloc_pages returned fewer than asked */
 };
 
-/* Scratch guest memory a configuration needs, bytes (page multiple). */
+/* Scratch guest memory a configuration needs, bytes (page multiple); it
+ * depends on queue_size, batch_pfns, max_inflight and want_features only.
+ * 0 if those are invalid. */
 uint64_t bln_driver_scratch_bytes(const struct bln_driver_cfg *cfg);
 
-/* Negotiate features, set up the queues in scratch memory, set DRIVER_OK.
- * Returns 0, -ENODEV if the device refused the features, -EINVAL, -ENOMEM. */
-int bln_driver_create(const struct bln_driver_cfg *cfg, struct bln_driver **out);
+/*
+ * Reset the device, negotiate features, set up the queues in scratch memory
+ * (which need not be zeroed), set DRIVER_OK and queue the first stats
+ * buffer.  The device must exist (it publishes its features), but need not
+ * be running: create does not wait for its verdict on FEATURES_OK.  Returns
+ * 0; -ENODEV if VERSION_1 cannot be negotiated or the device has already
+ * refused the features (a later refusal comes from bln_driver_step());
+ * -EINVAL for a bad configuration (scratch too small, misaligned, outside
+ * RAM, no alloc_pages/free_pages); -ENOMEM.
+ */
+int bln_driver_create(const struct bln_driver_cfg *cfg,
+                      struct bln_driver **out);
 
-/* Destroy; does not deflate (the caller deflates first if it wants). */
+/* Destroy; does not deflate (the caller deflates first if it wants).  Resets
+ * the device (status 0), which forgets the queues and its balloon bitmap;
+ * call it before destroying the transport. */
 void bln_driver_destroy(struct bln_driver *drv);
 
 /*
  * Make progress: reap completions (updating config.actual), answer a stats
  * request, send free page reports, and queue inflate/deflate requests toward
  * num_pages.  Returns 1 if more work is pending (call again after waiting on
- * the transport fds), 0 if the balloon is at its target and idle, -errno.
+ * the transport fds; also while ops->alloc_pages cannot supply pages), 0 if
+ * the balloon is at its target and idle, -ENODEV if the device refused the
+ * features, -EIO if it asks for a reset (NEEDS_RESET) or returned a bad
+ * used entry, other -errno.  The caller drains irq_fd/cfg_fd.
  */
 int bln_driver_step(struct bln_driver *drv);
 
 /*
- * Deflate-on-OOM (5.5.6.2): if DEFLATE_ON_OOM was negotiated, release up to
- * @pages pages from the balloon back to the guest right now, without waiting
- * for the host.  Returns pages released (>= 0) or -EPERM if not negotiated.
+ * Deflate-on-OOM (5.5.6.1): if DEFLATE_ON_OOM was negotiated, give up to
+ * @pages acknowledged balloon pages back to the guest (ops->free_pages) now.
+ * The host is always told through the deflate queue.  Without MUST_TELL_HOST
+ * the pages are freed at once; with it this call waits (at most 1 s, polling
+ * irq_fd and draining it) for the device's acks, and pages acked later are
+ * freed by bln_driver_step().  Afterwards the driver does not re-inflate
+ * until the host sets a target again (config_generation moves).  Returns
+ * pages given back by this call (>= 0), -EPERM if not negotiated, -EIO if
+ * the device returned a bad used entry.
  */
 int64_t bln_driver_deflate_oom(struct bln_driver *drv, uint64_t pages);
 
@@ -102,6 +135,6 @@ int64_t bln_driver_deflate_oom(struct bln_driver *drv, uint64_t pages);
 uint64_t bln_driver_balloon_pages(const struct bln_driver *drv);
 uint64_t bln_driver_features(const struct bln_driver *drv);
 void bln_driver_counters(const struct bln_driver *drv,
-			 struct bln_driver_counters *out);
+                         struct bln_driver_counters *out);
 
 #endif

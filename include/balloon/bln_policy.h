@@ -4,9 +4,11 @@
  * a snapshot of inputs (host memory, PSI, every VM's settings and guest
  * stats) and the policy's own carried state in, one target per VM out.  No
  * I/O, no clocks, no allocation in the step: unit-testable without processes.
+ * The algorithm, the estimator and every constant: docs/policy.md.
  *
  * Units: every memory quantity is bytes; times are milliseconds of a
- * monotonic clock supplied by the caller.
+ * monotonic clock supplied by the caller (a clock that starts above 0, such
+ * as CLOCK_MONOTONIC: a time of 0 means "never").
  * Return contract: 0 or -errno (-EINVAL on inconsistent input).
  */
 #ifndef BALLOON_BLN_POLICY_H
@@ -17,10 +19,11 @@
 #include <stdint.h>
 
 enum bln_policy_kind {
-	BLN_POLICY_IDLETAX = 0, /* ours: shares + idle memory tax + host states */
-	BLN_POLICY_STATIC,	/* never changes a target */
-	BLN_POLICY_PROXMOX,	/* Proxmox VE autoballoon */
-	BLN_POLICY_MOM,		/* oVirt MOM default balloon rules */
+	BLN_POLICY_IDLETAX =
+	        0,          /* ours: shares + idle memory tax + host states */
+	BLN_POLICY_STATIC,  /* never changes a target */
+	BLN_POLICY_PROXMOX, /* Proxmox VE autoballoon */
+	BLN_POLICY_MOM,     /* oVirt MOM default balloon rules */
 	BLN_POLICY_NR,
 };
 
@@ -30,34 +33,36 @@ enum bln_host_state {
 	BLN_HOST_SOFT,
 	BLN_HOST_HARD,
 	BLN_HOST_LOW,
+	BLN_HOST_NR,
 };
 
 /* Why a VM got its target, for logs and metrics. */
 enum bln_reason {
-	BLN_REASON_NONE = 0,   /* unchanged */
-	BLN_REASON_PINNED,     /* manual target from balloonctl set */
-	BLN_REASON_GROW_DEMAND, /* guest swapping / available collapsed */
-	BLN_REASON_GROW_PLENTY, /* host has memory to give back */
+	BLN_REASON_NONE = 0,     /* unchanged */
+	BLN_REASON_PINNED,       /* manual target from balloonctl set */
+	BLN_REASON_GROW_DEMAND,  /* guest swapping / available collapsed */
+	BLN_REASON_GROW_PLENTY,  /* host has memory to give back */
 	BLN_REASON_RECLAIM_IDLE, /* lowest shares-per-page (idle tax) */
-	BLN_REASON_FLOOR,	/* clamped to min or to the guest's need */
-	BLN_REASON_LAST_RESORT, /* below guest need: host in LOW state */
-	BLN_REASON_BASELINE,	/* decided by a baseline policy's rule */
+	BLN_REASON_FLOOR,        /* clamped to min or to the guest's need */
+	BLN_REASON_LAST_RESORT,  /* below guest need: host in LOW state */
+	BLN_REASON_BASELINE,     /* decided by a baseline policy's rule */
 	BLN_REASON_NR,
 };
 
 struct bln_policy_params {
 	enum bln_policy_kind kind;
-	double tax_rate;	  /* tau, idle memory tax, default 0.75 */
-	double high_pct, soft_pct, hard_pct, low_pct; /* of host total: 6/4/2/1 */
-	double psi_some_hard;	  /* PSI some avg10 % that counts as HARD, 10 */
-	uint64_t budget_bytes;	  /* memory the VMs may use in all; 0 = derive
-				     from host total minus reserve */
+	double tax_rate; /* tau, idle memory tax in [0, 0.99], default 0.75 */
+	/* host state thresholds, % of the budget (or host total): 6/4/2/1 */
+	double high_pct, soft_pct, hard_pct, low_pct;
+	double psi_some_hard; /* PSI some avg10 % that counts as HARD, 10 */
+	/* memory the VMs may use in all; 0 = host available minus reserve */
+	uint64_t budget_bytes;
 	uint64_t host_reserve_bytes; /* kept for the host when budget is 0 */
-	uint64_t margin_bytes;	  /* headroom over a guest's need, 64 MiB */
-	uint64_t max_shrink_bytes; /* per VM per tick, 128 MiB */
-	uint64_t step_bytes;	  /* granularity of targets, 4 MiB */
-	double aggressiveness;	  /* 0..1 scaling of reclaim (S3 sweeps it), 1 */
-	uint32_t tick_ms;	  /* how often the daemon calls step, 1000 */
+	uint64_t margin_bytes;       /* headroom over a guest's need, 64 MiB */
+	uint64_t max_shrink_bytes;   /* per VM per tick, 128 MiB */
+	uint64_t step_bytes;   /* target granularity, 4 MiB (4 KiB multiple) */
+	double aggressiveness; /* 0..1 scaling of reclaim (S3 sweeps it), 1 */
+	uint32_t tick_ms;      /* how often the daemon calls step, 1000 */
 	/* Baselines: proxmox: target_pct 80, step 100 MiB per 10 s;
 	 * mom: its default thresholds (see docs/policy.md). */
 	double proxmox_target_pct;
@@ -67,40 +72,49 @@ struct bln_policy_params {
 
 /* Per-VM input. Stats are cumulative counters as the guest reports them. */
 struct bln_policy_vm {
-	uint64_t max_bytes;	/* limit: boot size */
-	uint64_t min_bytes;	/* reservation: never below */
-	uint32_t shares;	/* proportional share, default 1000 */
-	uint64_t actual_bytes;	/* current logical size (max - balloon) */
-	uint64_t target_bytes;	/* target currently set */
-	bool pinned;		/* manual target: policy must keep it */
-	bool stats_valid;	/* the fields below are meaningful */
+	uint64_t max_bytes;    /* limit: boot size */
+	uint64_t min_bytes;    /* reservation: never below */
+	uint32_t shares;       /* proportional share, default 1000 */
+	uint64_t actual_bytes; /* current logical size (max - balloon) */
+	uint64_t target_bytes; /* target currently set */
+	bool pinned;           /* manual target: policy must keep it */
+	bool stats_valid;      /* the fields below are meaningful */
 	uint64_t total_bytes, free_bytes, avail_bytes, cache_bytes;
 	uint64_t swap_in_bytes, swap_out_bytes; /* cumulative */
-	uint64_t major_faults, minor_faults;	/* cumulative */
-	uint64_t oom_kills;			/* cumulative */
+	uint64_t major_faults, minor_faults;    /* cumulative */
+	uint64_t oom_kills;                     /* cumulative */
 };
 
 /* Policy state carried between steps, one per VM (caller-owned, zeroed at
  * first use; keep it at the same index as the VM). */
 struct bln_policy_vm_state {
-	bool seen;
-	double active_fast, active_slow; /* moving averages of active fraction */
-	double active;			 /* estimate used: max of the averages */
-	uint64_t prev_swap_in, prev_swap_out, prev_majflt;
-	uint64_t last_change_ms;
-	uint64_t last_baseline_ms;
+	bool seen;   /* stats seen once: prev_* are valid */
+	bool urgent; /* last step: swapping/collapsed */
+	/* moving averages of the active fraction; the estimate used is the
+	 * max of them and the current sample */
+	double active_fast, active_slow;
+	double active;
+	uint64_t prev_swap_in, prev_swap_out, prev_majflt, prev_oom_kills;
+	uint64_t last_change_ms; /* last step that moved this VM's target */
+	/* Derived by the last step, for logs and metrics (not inputs): */
+	uint64_t need_bytes;  /* guest's need: used + invisible overhead */
+	uint64_t floor_bytes; /* lowest target outside the LOW state */
+	uint64_t want_bytes;  /* need + margin (+ burst when urgent) */
+	uint64_t allow_bytes; /* shrink the rate limit allowed this step */
+	double rho;           /* shares per taxed byte at the new target */
 };
 
 struct bln_policy_host {
 	uint64_t total_bytes, free_bytes, avail_bytes; /* /proc/meminfo */
-	double psi_some_avg10, psi_full_avg10;	      /* /proc/pressure/memory */
-	uint64_t now_ms;			      /* monotonic */
+	double psi_some_avg10, psi_full_avg10; /* /proc/pressure/memory */
+	uint64_t now_ms;                       /* monotonic */
 };
 
 struct bln_policy_state {
 	enum bln_host_state host_state; /* with hysteresis */
 	uint64_t last_step_ms;
-	uint64_t last_baseline_ms;
+	uint64_t last_baseline_ms; /* last round of a baseline policy */
+	uint64_t steps;            /* steps taken so far */
 };
 
 struct bln_policy_out {
@@ -109,7 +123,8 @@ struct bln_policy_out {
 };
 
 /* Fill @p with the documented defaults for @kind. */
-void bln_policy_defaults(struct bln_policy_params *p, enum bln_policy_kind kind);
+void bln_policy_defaults(struct bln_policy_params *p,
+                         enum bln_policy_kind kind);
 
 /* Check parameters; 0 or -EINVAL. */
 int bln_policy_validate(const struct bln_policy_params *p);
@@ -117,23 +132,37 @@ int bln_policy_validate(const struct bln_policy_params *p);
 /*
  * One decision.  @vms and @vst and @out are arrays of @n.  Reads @host and
  * @vms, updates @st and @vst, writes @out[i].target_bytes (always within
- * [min_bytes, max_bytes] and a multiple of step_bytes unless it equals
- * min/max) and a reason.  Returns 0 or -EINVAL.
+ * [min_bytes, max_bytes]) and a reason.  A target the policy changes is a
+ * multiple of step_bytes unless it equals min/max; an unchanged target
+ * (reason NONE or PINNED) is the caller's target_bytes as given, clamped
+ * into [min, max] (reason FLOOR if clamping moved it).
+ * Returns 0, or -EINVAL (nothing written) if a pointer is NULL, @p fails
+ * bln_policy_validate, a VM has min > max or max == 0, budget_bytes is 0
+ * and the host total is 0, or now_ms went backwards.
  */
-int bln_policy_step(const struct bln_policy_params *p, struct bln_policy_state *st,
-		    const struct bln_policy_host *host, const struct bln_policy_vm *vms,
-		    struct bln_policy_vm_state *vst, struct bln_policy_out *out,
-		    size_t n);
+int bln_policy_step(const struct bln_policy_params *p,
+                    struct bln_policy_state *st,
+                    const struct bln_policy_host *host,
+                    const struct bln_policy_vm *vms,
+                    struct bln_policy_vm_state *vst, struct bln_policy_out *out,
+                    size_t n);
 
 /* True if a fresh stats update for a VM warrants an immediate step (swap or
- * available memory crossing a threshold), given its previous state. */
+ * available memory crossing a threshold), given its previous state.  Always
+ * false for the baselines, pinned VMs and VMs already at max. */
 bool bln_policy_urgent(const struct bln_policy_params *p,
-		       const struct bln_policy_vm *vm,
-		       const struct bln_policy_vm_state *vst);
+                       const struct bln_policy_vm *vm,
+                       const struct bln_policy_vm_state *vst);
 
+/* Names: "idletax" "static" "proxmox" "mom"; "high" "soft" "hard" "low";
+ * "none" "pinned" "grow-demand" "grow-plenty" "reclaim-idle" "floor"
+ * "last-resort" "baseline".  *_name returns "?" for out-of-range values;
+ * *_parse returns 0 or -EINVAL (unknown name or NULL). */
 const char *bln_policy_kind_name(enum bln_policy_kind k);
 int bln_policy_kind_parse(const char *s, enum bln_policy_kind *out);
 const char *bln_reason_name(enum bln_reason r);
+int bln_reason_parse(const char *s, enum bln_reason *out);
 const char *bln_host_state_name(enum bln_host_state s);
+int bln_host_state_parse(const char *s, enum bln_host_state *out);
 
 #endif

@@ -20,37 +20,53 @@
 
 /* VIRTIO device status bits (2.1). */
 #define BLN_STATUS_ACKNOWLEDGE 1
-#define BLN_STATUS_DRIVER 2
-#define BLN_STATUS_DRIVER_OK 4
+#define BLN_STATUS_DRIVER      2
+#define BLN_STATUS_DRIVER_OK   4
 #define BLN_STATUS_FEATURES_OK 8
 #define BLN_STATUS_NEEDS_RESET 64
-#define BLN_STATUS_FAILED 128
+#define BLN_STATUS_FAILED      128
 
 /* One virtqueue's registers (GPAs of its parts, bytes). */
 struct bln_queue_regs {
 	uint64_t desc;
 	uint64_t avail;
 	uint64_t used;
-	uint16_t size;	  /* descriptors; 0 = queue not set up */
+	uint16_t size;    /* descriptors; 0 = queue not set up */
 	uint16_t enabled; /* driver sets 1 once the addresses are written */
 	uint32_t reserved;
 };
 
-/* The shared register page.  Who writes each field is noted. */
+/*
+ * The shared register page.  Who writes each field is noted.
+ *
+ * Status handshake (there is no trapping MMIO write, so the device learns of
+ * a status change asynchronously): the driver changes @status with an atomic
+ * OR (or stores 0 to reset, bumping @reset_gen first), then bumps @status_gen
+ * with release semantics and signals status_fd.  The device, in
+ * bln_device_process(), acts on the newest status (a @reset_gen it has not
+ * seen means "reset first"), may clear FEATURES_OK (features refused) or set
+ * NEEDS_RESET (bad queue setup, corrupt ring), then stores the @status_gen it
+ * acted on in @status_ack and signals cfg_fd.  The driver knows the device's
+ * verdict on a status once status_ack == status_gen.
+ */
 struct bln_regs {
-	uint64_t device_features; /* device */
-	uint64_t driver_features; /* driver, before FEATURES_OK */
-	uint32_t status;	  /* driver (device may set NEEDS_RESET) */
+	uint64_t device_features;   /* device */
+	uint64_t driver_features;   /* driver, before FEATURES_OK */
+	uint32_t status;            /* driver (device may clear FEATURES_OK
+	                               or set NEEDS_RESET, atomically) */
 	uint32_t config_generation; /* device, bumped on every config write */
-	uint16_t queue_max;	  /* device: largest ring size it accepts */
-	uint16_t reserved[3];
+	uint16_t queue_max;         /* device: largest ring size it accepts */
+	uint16_t reserved;
+	uint32_t status_gen; /* driver: bumped after every status write */
+	uint32_t reset_gen;  /* driver: bumped before writing status 0 */
+	uint32_t status_ack; /* device: the status_gen it has acted on */
 	struct virtio_balloon_config config;
 	struct bln_queue_regs q[BLN_VQ_COUNT];
 };
 
 struct bln_transport {
 	struct bln_regs *regs; /* mapped register page */
-	int regs_fd;	       /* memfd holding the register page */
+	int regs_fd;           /* memfd holding the register page */
 	int kick_fd[BLN_VQ_COUNT];
 	int status_fd;
 	int irq_fd;
@@ -71,8 +87,9 @@ int bln_notify(int efd);
  * nothing was pending on a non-blocking fd). */
 int64_t bln_drain(int efd);
 
-/* Wait until any of @fds (n of them) is readable or @timeout_ms passes
- * (-1 = forever).  Returns the number ready (0 on timeout) or -errno. */
+/* Wait until any of @fds (n of them, 1..16) is readable or @timeout_ms passes
+ * (-1 = forever).  Returns the number ready (0 on timeout or when a signal
+ * interrupted the wait) or -errno.  Does not drain. */
 int bln_wait(const int *fds, unsigned n, int timeout_ms);
 
 #endif
