@@ -15,7 +15,7 @@ MESON_FLAGS ?=
 all: build
 
 deps:
-	@scripts/deps qemu
+	@scripts/deps all
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) --werror $(MESON_FLAGS)

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_inflate - the mechanism benchmark: how fast libballoon moves memory
+ * from a guest to the host, against the physical limit measured in the same
+ * run on the same amount of memory (map, touch, release in one call).
+ *
+ * Guest RAM is a memfd (as in balloonvm).  The "guest" thread runs the
+ * balloon driver over a trivial allocator holding every page of RAM (all
+ * touched beforehand, so the host really has to free them); the "host" thread
+ * runs the device, which validates, coalesces and punches holes.  Inflate
+ * goes from SIZE to TARGET (logical size), deflate goes back.
+ *
+ *   bench_inflate [--size 4G] [--target 256M] [--batch 256,1024,4096,16384]
+ *                 [--inflight 1,4,16] [--repeats 3] [--csv FILE]
+ *
+ * Sizes are bytes with K/M/G suffixes.  Rates are GiB/s of guest memory moved.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "balloon/bln_device.h"
+#include "balloon/bln_driver.h"
+#include "balloon/bln_prim.h"
+#include "bc_util.h"
+#include "bench_util.h"
+
+struct pool {
+	uint32_t *pfns; /* free guest pages, a stack */
+	uint64_t n;
+};
+
+struct run {
+	struct bln_transport t;
+	struct bln_device *dev;
+	struct bln_driver *drv;
+	struct pool pool;
+	atomic_bool stop;
+	int ram_fd;
+	uint8_t *ram;
+	uint64_t ram_bytes, guest_bytes, scratch_gpa;
+};
+
+static unsigned pool_alloc(void *ctx, uint32_t *pfns, unsigned n)
+{
+	struct pool *p = ctx;
+	unsigned k = 0;
+
+	while (k < n && p->n)
+		pfns[k++] = p->pfns[--p->n];
+	return k;
+}
+
+static void pool_free(void *ctx, const uint32_t *pfns, unsigned n)
+{
+	struct pool *p = ctx;
+
+	for (unsigned i = 0; i < n; i++)
+		p->pfns[p->n++] = pfns[i];
+}
+
+static const struct bln_driver_ops pool_ops = {
+        .alloc_pages = pool_alloc,
+        .free_pages = pool_free,
+};
+
+static void *device_thread(void *arg)
+{
+	struct run *r = arg;
+	int fds[BLN_VQ_COUNT + 1];
+
+	for (unsigned q = 0; q < BLN_VQ_COUNT; q++)
+		fds[q] = r->t.kick_fd[q];
+	fds[BLN_VQ_COUNT] = r->t.status_fd;
+	while (!atomic_load(&r->stop)) {
+		bln_wait(fds, BLN_VQ_COUNT + 1, 50);
+		for (unsigned i = 0; i <= BLN_VQ_COUNT; i++)
+			bln_drain(fds[i]);
+		bln_device_process(r->dev);
+	}
+	return NULL;
+}
+
+/* Step the driver until the balloon holds @pages; returns seconds taken. */
+static double drive_to(struct run *r, uint32_t pages)
+{
+	int fds[2] = {r->t.irq_fd, r->t.cfg_fd};
+	uint64_t t0 = bc_now_ns();
+
+	bln_device_set_target(r->dev, pages);
+	for (;;) {
+		int ret = bln_driver_step(r->drv);
+		if (ret < 0) {
+			fprintf(stderr, "bench_inflate: driver step: %s\n",
+			        strerror(-ret));
+			exit(1);
+		}
+		if (bln_driver_balloon_pages(r->drv) == pages &&
+		    bln_device_actual(r->dev) == pages)
+			break;
+		if (ret > 0)
+			bln_wait(fds, 2, 5);
+		bln_drain(r->t.irq_fd);
+		bln_drain(r->t.cfg_fd);
+	}
+	return (double)(bc_now_ns() - t0) / 1e9;
+}
+
+static int setup(struct run *r, uint64_t guest_bytes, uint32_t batch,
+                 uint16_t inflight)
+{
+	struct bln_driver_cfg dc = {
+	        .want_features = BLN_FEATURE(VIRTIO_F_VERSION_1) |
+	                         BLN_FEATURE(VIRTIO_BALLOON_F_MUST_TELL_HOST) |
+	                         BLN_FEATURE(VIRTIO_F_RING_EVENT_IDX) |
+	                         BLN_FEATURE(VIRTIO_F_RING_INDIRECT_DESC),
+	        .batch_pfns = batch,
+	        .max_inflight = inflight,
+	        .ops = &pool_ops,
+	};
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	uint64_t scratch = bln_driver_scratch_bytes(&dc);
+	r->guest_bytes = guest_bytes;
+	r->scratch_gpa = guest_bytes;
+	r->ram_bytes = guest_bytes + scratch;
+	ret = bln_prim_memfd("bench-ram", r->ram_bytes);
+	if (ret < 0)
+		return ret;
+	r->ram_fd = ret;
+	ret = bln_prim_map(r->ram_fd, r->ram_bytes, (void **)&r->ram);
+	if (ret)
+		goto err_fd;
+	ret = bln_transport_create(&r->t);
+	if (ret)
+		goto err_unmap;
+	struct bln_device_cfg cfg = {
+	        .ram = {.base = r->ram, .size = r->ram_bytes},
+	        .backing = BLN_BACKING_MEMFD,
+	        .ram_fd = r->ram_fd,
+	        .host_features = dc.want_features,
+	        .t = &r->t,
+	        .max_pfns_per_req = 65536,
+	};
+	ret = bln_device_create(&cfg, &r->dev);
+	if (ret)
+		goto err_transport;
+	r->pool.pfns = malloc(sizeof(uint32_t) * (guest_bytes / BLN_PAGE_SIZE));
+	if (!r->pool.pfns) {
+		ret = -ENOMEM;
+		goto err_dev;
+	}
+	for (uint64_t i = 0; i < guest_bytes / BLN_PAGE_SIZE; i++)
+		r->pool.pfns[r->pool.n++] = (uint32_t)i;
+	dc.ram = cfg.ram;
+	dc.t = &r->t;
+	dc.scratch_gpa = r->scratch_gpa;
+	dc.scratch_len = scratch;
+	dc.ctx = &r->pool;
+	ret = bln_driver_create(&dc, &r->drv);
+	if (ret)
+		goto err_pool;
+	return 0;
+err_pool:
+	free(r->pool.pfns);
+err_dev:
+	bln_device_destroy(r->dev);
+err_transport:
+	bln_transport_destroy(&r->t);
+err_unmap:
+	bln_prim_unmap(r->ram, r->ram_bytes);
+err_fd:
+	close(r->ram_fd);
+	return ret;
+}
+
+static void teardown(struct run *r)
+{
+	bln_driver_destroy(r->drv);
+	bln_device_destroy(r->dev);
+	bln_transport_destroy(&r->t);
+	free(r->pool.pfns);
+	bln_prim_unmap(r->ram, r->ram_bytes);
+	close(r->ram_fd);
+}
+
+static int balloon_once(uint64_t size, uint64_t target, uint32_t batch,
+                        uint16_t inflight, struct bench_result *res)
+{
+	struct run r;
+	pthread_t th;
+	struct bln_device_counters c;
+	int ret = setup(&r, size, batch, inflight);
+
+	if (ret)
+		return ret;
+	bench_touch(r.ram, size);
+	pthread_create(&th, NULL, device_thread, &r);
+	uint32_t pages = (uint32_t)((size - target) / BLN_PAGE_SIZE);
+	res->inflate_s = drive_to(&r, pages);
+	bln_device_counters(r.dev, &c);
+	res->reqs = c.inflate_reqs;
+	res->released_bytes = c.bytes_released;
+	res->ranges = c.ranges_released;
+	res->deflate_s = drive_to(&r, 0);
+	atomic_store(&r.stop, true);
+	bln_notify(r.t.status_fd);
+	pthread_join(th, NULL);
+	teardown(&r);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opts o;
+	FILE *csv = NULL;
+
+	if (bench_parse_opts(argc, argv, &o))
+		return 2;
+	if (o.csv && !(csv = fopen(o.csv, "w"))) {
+		perror(o.csv);
+		return 1;
+	}
+	uint64_t moved = o.size - o.target;
+	double raw = bench_raw_release_rate(o.size, moved, o.repeats);
+	printf("guest RAM %.2f GiB, inflate %.2f GiB -> target %.0f MiB; "
+	       "raw kernel release (one punch-hole call): %.2f GiB/s (median "
+	       "of %u)\n\n",
+	       o.size / 1073741824.0, moved / 1073741824.0,
+	       o.target / 1048576.0, raw, o.repeats);
+	printf("%7s %8s | %9s %6s | %9s %6s | %9s %9s %s\n", "batch",
+	       "inflight", "inflate", "ratio", "deflate", "ratio", "pfns/req",
+	       "reqs/GiB", "spread(inflate)");
+	if (csv)
+		fprintf(csv, "batch,inflight,inflate_gibs,inflate_ratio,"
+		             "deflate_gibs,deflate_ratio,pages_per_req,"
+		             "reqs_per_gib,ranges,raw_gibs,spread_pct\n");
+	for (unsigned b = 0; b < o.n_batch; b++) {
+		for (unsigned f = 0; f < o.n_inflight; f++) {
+			struct bench_row row;
+			int ret = bench_measure(&o, o.batch[b], o.inflight[f],
+			                        balloon_once, &row);
+			if (ret) {
+				fprintf(stderr, "bench_inflate: %s\n",
+				        strerror(-ret));
+				return 1;
+			}
+			bench_print_row(&row, raw, moved, csv);
+		}
+	}
+	if (csv)
+		fclose(csv);
+	return 0;
+}
