@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * policy_idletax.c - our policy: ESX semantics (min = reservation, max =
+ * limit, shares) with Waldspurger's idle memory tax, driven by host
+ * free-memory states.  Reclaim and grants are both "water-filling" over the
+ * level x = 1/rho (bytes per share): reclaim lowers the VMs with the lowest
+ * rho until their rho rises to a common level, grants raise the VMs with the
+ * highest rho until theirs falls to one.  Each water-fill is a bisection on
+ * x over O(n) sums: O(n) per step with a constant bound on iterations, and
+ * no allocation.  See docs/policy.md.
+ */
+#include "policy_internal.h"
+
+enum wf_mode {
+	WF_RECLAIM,     /* down to max(min, need + margin): idle tax */
+	WF_LAST_RESORT, /* down to min: host in LOW */
+	WF_GROW_URGENT, /* swapping / collapsed guests */
+	WF_GROW_PLENTY, /* host HIGH: back to need + margin */
+};
+
+#define WF_MAX_ITER 64
+
+static bool wf_shrinks(enum wf_mode m)
+{
+	return m == WF_RECLAIM || m == WF_LAST_RESORT;
+}
+
+/* Largest change of VM i allowed in mode m (bytes). */
+static uint64_t wf_cap(const struct pol_ctx *c, size_t i, enum wf_mode m)
+{
+	const struct bln_policy_vm *vm = &c->vms[i];
+	const struct bln_policy_vm_state *s = &c->vst[i];
+	uint64_t t = c->out[i].target_bytes, t0, taken, allow, lo;
+
+	if (vm->pinned)
+		return 0;
+	t0 = pol_clamp(vm->target_bytes, vm->min_bytes, vm->max_bytes);
+	if (!wf_shrinks(m)) {
+		/* never give back in the step that took (last resort) */
+		if (s->urgent != (m == WF_GROW_URGENT) || s->want_bytes <= t ||
+		    t < t0)
+			return 0;
+		return s->want_bytes - t;
+	}
+	if (m == WF_RECLAIM && s->urgent)
+		return 0;
+	taken = t0 > t ? t0 - t : 0;
+	allow = s->allow_bytes > taken ? s->allow_bytes - taken : 0;
+	lo = m == WF_RECLAIM ? s->floor_bytes : vm->min_bytes;
+	if (t <= lo)
+		return 0;
+	return allow < t - lo ? allow : t - lo;
+}
+
+/* Allocation of a VM at level x: rho(P) = 1/x solved for P. */
+static double alloc_at(double shares, double act, double k, double x)
+{
+	double sx = shares * x;
+
+	return sx <= act ? sx : act + (sx - act) / k;
+}
+
+/* Level at which a VM's allocation is P (inverse of alloc_at). */
+static double level_of(double shares, double act, double k, double p)
+{
+	if (shares <= 0)
+		return 0;
+	if (p <= act)
+		return p / shares;
+	return (act + k * (p - act)) / shares;
+}
+
+static double wf_amount(const struct pol_ctx *c, size_t i, enum wf_mode m,
+                        double x, uint64_t cap)
+{
+	double a = alloc_at((double)c->vms[i].shares,
+	                    (double)pol_active_bytes(&c->vms[i], &c->vst[i]),
+	                    c->k, x);
+	double t = (double)c->out[i].target_bytes;
+	double d = wf_shrinks(m) ? t - a : a - t;
+
+	if (d <= 0)
+		return 0;
+	return d < (double)cap ? d : (double)cap;
+}
+
+static double wf_sum(const struct pol_ctx *c, enum wf_mode m, double x)
+{
+	double sum = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		uint64_t cap = wf_cap(c, i, m);
+
+		if (cap)
+			sum += wf_amount(c, i, m, x, cap);
+	}
+	return sum;
+}
+
+/* Sum of caps and the level beyond which nothing changes any more (reclaim:
+ * every VM above its allocation; grants: every VM saturated). */
+static double wf_bounds(const struct pol_ctx *c, enum wf_mode m, double *hi)
+{
+	double caps = 0;
+
+	*hi = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		uint64_t cap = wf_cap(c, i, m), t = c->out[i].target_bytes;
+		double lv;
+
+		if (!cap)
+			continue;
+		caps += (double)cap;
+		lv = level_of((double)c->vms[i].shares,
+		              (double)pol_active_bytes(&c->vms[i], &c->vst[i]),
+		              c->k, (double)(wf_shrinks(m) ? t : t + cap));
+		if (lv > *hi)
+			*hi = lv;
+	}
+	return caps;
+}
+
+/* The level that moves @goal bytes: reclaim takes at least goal (the
+ * largest such x), grants give at most goal (the largest such x). */
+static double wf_level(const struct pol_ctx *c, enum wf_mode m, double goal,
+                       bool *all)
+{
+	double hi, lo = 0, caps = wf_bounds(c, m, &hi);
+	/* close enough: within a step, or 0.01 % of the goal */
+	double tol = (double)c->p->step_bytes + goal * 1e-4;
+
+	*all = caps <= goal;
+	if (*all)
+		return wf_shrinks(m) ? 0 : hi;
+	for (int it = 0; it < WF_MAX_ITER; it++) {
+		double mid = lo + (hi - lo) / 2, f = wf_sum(c, m, mid);
+		bool ok = wf_shrinks(m) ? f >= goal : f <= goal;
+
+		if (!ok) {
+			hi = mid;
+			continue;
+		}
+		lo = mid;
+		if ((wf_shrinks(m) ? f - goal : goal - f) < tol)
+			break;
+	}
+	return lo;
+}
+
+static uint64_t wf_new_target(const struct pol_ctx *c, size_t i, enum wf_mode m,
+                              double amount, bool all)
+{
+	const struct bln_policy_vm *vm = &c->vms[i];
+	uint64_t t = c->out[i].target_bytes, d = (uint64_t)amount, v;
+
+	if (wf_shrinks(m)) {
+		v = t - d;
+		return v <= vm->min_bytes ? vm->min_bytes
+		                          : pol_q_up(v, c->p->step_bytes);
+	}
+	v = t + d;
+	if (v >= vm->max_bytes)
+		return vm->max_bytes;
+	/* Fully funded urgent grants round up: never less than asked. */
+	v = all && m == WF_GROW_URGENT ? pol_q_up(v, c->p->step_bytes)
+	                               : pol_q_down(v, c->p->step_bytes);
+	return v > vm->max_bytes ? vm->max_bytes : v;
+}
+
+static enum bln_reason wf_reason(const struct pol_ctx *c, size_t i,
+                                 enum wf_mode m, uint64_t nt)
+{
+	switch (m) {
+	case WF_RECLAIM:
+		return BLN_REASON_RECLAIM_IDLE;
+	case WF_LAST_RESORT:
+		return nt < c->vst[i].floor_bytes ? BLN_REASON_LAST_RESORT
+		                                  : BLN_REASON_RECLAIM_IDLE;
+	case WF_GROW_URGENT:
+		return BLN_REASON_GROW_DEMAND;
+	default:
+		return BLN_REASON_GROW_PLENTY;
+	}
+}
+
+/* Move about @goal bytes in mode @m; returns the bytes actually moved. */
+static double wf_run(struct pol_ctx *c, enum wf_mode m, double goal)
+{
+	double moved = 0, x;
+	bool all;
+
+	if (goal <= 0)
+		return 0;
+	x = wf_level(c, m, goal, &all);
+	for (size_t i = 0; i < c->n; i++) {
+		uint64_t cap = wf_cap(c, i, m), t = c->out[i].target_bytes, nt;
+		double d;
+
+		if (!cap)
+			continue;
+		d = all ? (double)cap : wf_amount(c, i, m, x, cap);
+		if (d <= 0)
+			continue;
+		nt = wf_new_target(c, i, m, d, all);
+		if (wf_shrinks(m) ? nt >= t : nt <= t)
+			continue;
+		moved += wf_shrinks(m) ? (double)(t - nt) : (double)(nt - t);
+		pol_set(c, i, nt, wf_reason(c, i, m, nt));
+	}
+	return moved;
+}
+
+/* VMs the reclaim wanted more from but that sit at their floor. */
+static void mark_floors(struct pol_ctx *c, bool short_goal)
+{
+	bool over = c->sum_min > c->ref;
+
+	for (size_t i = 0; i < c->n; i++) {
+		const struct bln_policy_vm *vm = &c->vms[i];
+		uint64_t t = c->out[i].target_bytes;
+		uint64_t lo = c->state == BLN_HOST_LOW ? vm->min_bytes
+		                                       : c->vst[i].floor_bytes;
+
+		if (vm->pinned || c->out[i].reason != BLN_REASON_NONE)
+			continue;
+		if ((short_goal && t <= lo) || (over && t <= vm->min_bytes))
+			c->out[i].reason = BLN_REASON_FLOOR;
+	}
+}
+
+void pol_step_idletax(struct pol_ctx *c)
+{
+	const struct bln_policy_params *p = c->p;
+	double t_high = p->high_pct / 100.0 * c->ref;
+	double t_soft = p->soft_pct / 100.0 * c->ref;
+	double t_low = p->low_pct / 100.0 * c->ref;
+	double f = c->free_now, urgent = 0, keep, goal, got = 0;
+
+	/* Projected free memory once every target is reached. */
+	for (size_t i = 0; i < c->n; i++) {
+		const struct bln_policy_vm_state *s = &c->vst[i];
+		uint64_t t = c->out[i].target_bytes;
+
+		f += (double)c->vms[i].actual_bytes - (double)t;
+		if (s->urgent && !c->vms[i].pinned && s->want_bytes > t)
+			urgent += (double)(s->want_bytes - t);
+	}
+	/* Reclaim back to the high mark (SOFT and worse), or keep the soft
+	 * mark while granting urgent demand (HIGH). */
+	keep = c->state == BLN_HOST_HIGH ? t_soft : t_high;
+	goal = keep - (f - urgent);
+	if (goal > 0) {
+		/* whole steps, so rounding cannot leave the host just short */
+		goal = (double)p->step_bytes *
+		       (double)(uint64_t)(goal / (double)p->step_bytes + 1);
+		got = wf_run(c, WF_RECLAIM, goal);
+		if (c->state == BLN_HOST_LOW && got < goal)
+			got += wf_run(c, WF_LAST_RESORT, goal - got);
+		f += got;
+	}
+	if (urgent > 0) {
+		double g = f - t_low < urgent ? f - t_low : urgent;
+
+		f -= wf_run(c, WF_GROW_URGENT, g);
+	}
+	if (c->state == BLN_HOST_HIGH)
+		wf_run(c, WF_GROW_PLENTY, f - t_high);
+	mark_floors(c, goal > 0 && goal - got >= (double)p->step_bytes);
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * policy_internal.h - shared between the policy's .c files: the per-step
+ * context, the estimator and the per-kind steps.  Not installed.
+ */
+#ifndef BALLOOND_POLICY_INTERNAL_H
+#define BALLOOND_POLICY_INTERNAL_H
+
+#include "balloon/bln_policy.h"
+
+#define POL_MIB  (1024ull * 1024ull)
+#define POL_PAGE 4096ull /* balloon page, bytes */
+
+/* Estimator (docs/policy.md, "Estimator"). */
+#define POL_EWMA_FAST_MS   5000.0  /* time constant of the fast average */
+#define POL_EWMA_SLOW_MS   60000.0 /* time constant of the slow average */
+#define POL_SWAP_EVT_BYTES POL_MIB /* swap in or out per step = pressure */
+#define POL_MAJFLT_EVT     256ull  /* major faults per step = pressure */
+
+/* Proxmox VE (PVE/AutoBalloon.pm, PVE/Service/pvestatd.pm). */
+#define POL_PVE_DEADZONE  (10ll * 1024 * 1024) /* |goal| below: do nothing */
+#define POL_PVE_FREE_FRAC 0.25 /* freemem > 25 % of min: "enough free" */
+#define POL_PVE_MAX_ITER  100  /* bound on compute_alg1's redistribution */
+
+/* oVirt MOM (vdsm static/etc/vdsm/mom.d/02-balloon.policy). */
+#define POL_MOM_PRESSURE   0.20   /* pressure_threshold */
+#define POL_MOM_CRITICAL   0.05   /* pressure_critical */
+#define POL_MOM_GUEST_FREE 0.20   /* min_guest_free_percent */
+#define POL_MOM_MAX_CHANGE 0.05   /* max_balloon_change_percent */
+#define POL_MOM_MIN_CHANGE 0.0025 /* min_balloon_change_percent */
+
+/* Internal marker in out[].reason while a baseline works (never returned). */
+#define POL_REASON_WORK BLN_REASON_NR
+
+struct pol_ctx {
+	const struct bln_policy_params *p;
+	struct bln_policy_state *st;
+	const struct bln_policy_host *host;
+	const struct bln_policy_vm *vms;
+	struct bln_policy_vm_state *vst;
+	struct bln_policy_out *out;
+	size_t n;
+	uint64_t now;      /* ms */
+	uint64_t dt;       /* ms since the previous step, 0 on the first */
+	double ref;        /* bytes the percentages refer to (budget/total) */
+	double free_now;   /* budget - sum(actual), or avail - reserve */
+	double sum_actual; /* over all VMs */
+	double sum_min;    /* over all VMs */
+	double k;          /* idle cost factor 1 / (1 - tax_rate) */
+	enum bln_host_state state; /* after hysteresis and PSI */
+};
+
+/* policy_est.c */
+uint64_t pol_clamp(uint64_t x, uint64_t lo, uint64_t hi);
+uint64_t pol_q_up(uint64_t x, uint64_t step);
+uint64_t pol_q_down(uint64_t x, uint64_t step);
+uint64_t pol_guest_avail(const struct bln_policy_vm *vm);
+uint64_t pol_active_bytes(const struct bln_policy_vm *vm,
+                          const struct bln_policy_vm_state *s);
+double pol_rho(double shares, double active, double alloc, double k);
+uint64_t pol_effective_min(const struct bln_policy_params *p,
+                           const struct bln_policy_vm *vm);
+void pol_estimate(struct pol_ctx *c);
+enum bln_host_state pol_host_state(const struct bln_policy_params *p,
+                                   enum bln_host_state prev, double free,
+                                   double ref, double psi_some);
+void pol_set(struct pol_ctx *c, size_t i, uint64_t target, enum bln_reason why);
+
+/* policy_idletax.c */
+void pol_step_idletax(struct pol_ctx *c);
+
+/* policy_baselines.c */
+void pol_proxmox_alg1(struct pol_ctx *c, int64_t goal);
+void pol_step_proxmox(struct pol_ctx *c);
+void pol_step_mom(struct pol_ctx *c);
+
+#endif
