@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm.c - one VM's QMP link: connect with backoff, adopt its current size,
+ * follow BALLOON_CHANGE, poll the balloon and guest stats each tick, and
+ * send targets.  See vm.h for the adoption rule.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bc_util.h>
+
+#include "bd_json.h"
+#include "daemon.h"
+#include "vm.h"
+
+#define BALLOON_QOM "/machine/peripheral/balloon0"
+
+static void on_ready(void *ctx);
+static void on_event(void *ctx, const char *name, struct json_object *data);
+static void on_closed(void *ctx, int err);
+
+static const struct qmp_callbacks vm_qmp_cb = {
+        .ready = on_ready, .event = on_event, .closed = on_closed};
+
+static const char *const state_names[] = {"connecting", "connected", "lost",
+                                          "error"};
+
+const char *vm_state_name(enum vm_state s)
+{
+	return (unsigned)s < 4 ? state_names[s] : "?";
+}
+
+struct vm *vm_new(struct bd *bd, const char *name, const char *qmp_path)
+{
+	struct vm *vm;
+
+	if (strlen(name) > BD_NAME_MAX)
+		return NULL;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return NULL;
+	vm->qmp_path = strdup(qmp_path);
+	if (!vm->qmp_path) {
+		free(vm);
+		return NULL;
+	}
+	strcpy(vm->name, name);
+	vm->bd = bd;
+	vm->shares = BD_DEFAULT_SHARES;
+	vm->backoff_ms = VM_BACKOFF_MIN_MS;
+	qmp_init(&vm->qmp, &bd->loop, &vm_qmp_cb, vm);
+	return vm;
+}
+
+void vm_free(struct vm *vm)
+{
+	if (!vm)
+		return;
+	qmp_close(&vm->qmp);
+	json_object_put(vm->stats);
+	free(vm->qmp_path);
+	free(vm);
+}
+
+uint64_t vm_errors(const struct vm *vm)
+{
+	return vm->cmd_errors + vm->qmp.protocol_errors;
+}
+
+static bool pid_gone(pid_t pid)
+{
+	return pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+static void set_state(struct vm *vm, enum vm_state st, int err)
+{
+	bool news = vm->state != st || (err && vm->failures == 1);
+
+	vm->state = st;
+	if (!news || st == VM_CONNECTED)
+		return;
+	bc_warn("vm %s: %s (%s)", vm->name, vm_state_name(st),
+	        err ? strerror(-err) : "no error");
+}
+
+static void link_failed(struct vm *vm, int err)
+{
+	pid_t peer = vm->qmp.peer_pid ? vm->qmp.peer_pid : vm->pid;
+	enum vm_state st = VM_CONNECTING;
+
+	vm->ready = vm->polling = vm->querying = false;
+	vm->failures++;
+	vm->last_err = err;
+	if (pid_gone(peer))
+		st = VM_LOST;
+	else if (err == -EPROTO || err == -ETIMEDOUT || err == -EACCES ||
+	         err == -ENOTSOCK || err == -ENAMETOOLONG)
+		st = VM_ERROR;
+	set_state(vm, st, err);
+	vm->retry_at_ms = bc_now_ms() + vm->backoff_ms;
+	vm->backoff_ms *= 2;
+	if (vm->backoff_ms > VM_BACKOFF_MAX_MS)
+		vm->backoff_ms = VM_BACKOFF_MAX_MS;
+}
+
+void vm_connect(struct vm *vm)
+{
+	int ret;
+
+	if (qmp_is_open(&vm->qmp))
+		return;
+	if (vm->attempts++)
+		vm->bd->cnt.reconnects++;
+	ret = qmp_open(&vm->qmp, vm->qmp_path);
+	if (ret)
+		link_failed(vm, ret);
+}
+
+static void on_closed(void *ctx, int err)
+{
+	struct vm *vm = ctx;
+
+	if (vm->ready)
+		bc_warn("vm %s: QMP link dropped (%s)", vm->name,
+		        strerror(-err));
+	link_failed(vm, err);
+}
+
+static bool disconnected(const char *cls)
+{
+	return cls && !strcmp(cls, QMP_ERR_DISCONNECTED);
+}
+
+static void cmd_failed(struct vm *vm, const char *what, const char *cls,
+                       const char *desc)
+{
+	vm->cmd_errors++;
+	bc_warn("vm %s: %s failed: %s: %s", vm->name, what, cls, desc);
+}
+
+static void mem_summary_cb(void *ctx, struct json_object *ret, const char *cls,
+                           const char *desc)
+{
+	struct vm *vm = ctx;
+
+	(void)cls;
+	(void)desc; /* older QEMU / balloonvm: no such command, learn later */
+	if (ret)
+		bd_json_u64(ret, "base-memory", &vm->boot);
+}
+
+static void adopt(struct vm *vm, uint64_t actual)
+{
+	pid_t peer = vm->qmp.peer_pid;
+	bool same = !vm->pid || !peer || vm->pid == peer;
+	bool resend = false;
+
+	vm->actual = actual;
+	vm->actual_known = true;
+	if (!vm->max)
+		vm->max = vm->boot ? vm->boot : actual;
+	if (vm->target_known && !same && vm->pinned)
+		resend = true; /* a new instance: the user's pin still holds */
+	else if (!vm->target_known || !same) {
+		vm->target = actual;
+		vm->target_known = true;
+		vm->reason = BLN_REASON_NONE;
+	}
+	vm->pid = peer;
+	vm->ready = true;
+	vm->backoff_ms = VM_BACKOFF_MIN_MS;
+	set_state(vm, VM_CONNECTED, 0);
+	bc_info("vm %s: adopted (pid %d, actual %llu, target %llu, max %llu)%s",
+	        vm->name, (int)peer, (unsigned long long)actual,
+	        (unsigned long long)vm->target, (unsigned long long)vm->max,
+	        same ? "" : " - new instance");
+	vm_set_polling(vm);
+	bd_changed(vm->bd);
+	if (resend)
+		vm_balloon(vm, vm->target, BLN_REASON_PINNED, true, NULL, NULL);
+}
+
+static void balloon_query_cb(void *ctx, struct json_object *ret,
+                             const char *cls, const char *desc)
+{
+	struct vm *vm = ctx;
+	uint64_t actual;
+
+	vm->querying = false;
+	if (disconnected(cls))
+		return;
+	if (!ret || !bd_json_u64(ret, "actual", &actual)) {
+		cmd_failed(vm, "query-balloon", cls ? cls : "GenericError",
+		           desc ? desc : "no 'actual' in the reply");
+		if (!vm->ready) { /* cannot adopt without the size */
+			qmp_close(&vm->qmp);
+			link_failed(vm, -EPROTO);
+		}
+		return;
+	}
+	if (!vm->ready) {
+		adopt(vm, actual);
+		return;
+	}
+	vm->actual = actual;
+	vm->actual_known = true;
+}
+
+static void status_cb(void *ctx, struct json_object *ret, const char *cls,
+                      const char *desc)
+{
+	struct vm *vm = ctx;
+	const char *st = bd_json_str(ret, "status");
+
+	(void)cls;
+	(void)desc; /* a peer without query-status: the status stays "" */
+	snprintf(vm->status, sizeof(vm->status), "%s", st ? st : "");
+}
+
+static void on_ready(void *ctx)
+{
+	struct vm *vm = ctx;
+
+	vm->querying = true;
+	vm->status[0] = '\0';
+	if (qmp_command(&vm->qmp, "query-status", NULL, status_cb, vm) ||
+	    qmp_command(&vm->qmp, "query-memory-size-summary", NULL,
+	                mem_summary_cb, vm) ||
+	    qmp_command(&vm->qmp, "query-balloon", NULL, balloon_query_cb,
+	                vm)) {
+		qmp_close(&vm->qmp);
+		link_failed(vm, -ENOMEM);
+	}
+}
+
+static void on_event(void *ctx, const char *name, struct json_object *data)
+{
+	struct vm *vm = ctx;
+
+	if (!strcmp(name, "BALLOON_CHANGE")) {
+		if (bd_json_u64(data, "actual", &vm->actual))
+			vm->actual_known = true;
+		return;
+	}
+	if (!strcmp(name, "SHUTDOWN")) {
+		bc_info("vm %s: guest shut down", vm->name);
+		snprintf(vm->status, sizeof(vm->status), "shutdown");
+		return;
+	}
+	if (!strcmp(name, "STOP") || !strcmp(name, "RESUME")) {
+		snprintf(vm->status, sizeof(vm->status), "%s",
+		         name[0] == 'S' ? "paused" : "running");
+		return;
+	}
+	bc_debug("vm %s: event %s", vm->name, name);
+}
+
+static void polling_cb(void *ctx, struct json_object *ret, const char *cls,
+                       const char *desc)
+{
+	if (!ret && !disconnected(cls))
+		cmd_failed(ctx, "qom-set guest-stats-polling-interval", cls,
+		           desc);
+}
+
+void vm_set_polling(struct vm *vm)
+{
+	struct json_object *a = json_object_new_object();
+	uint32_t tick = vm->bd->params.tick_ms;
+
+	if (!a || !vm->ready) {
+		json_object_put(a);
+		return;
+	}
+	json_object_object_add(a, "path", json_object_new_string(BALLOON_QOM));
+	json_object_object_add(
+	        a, "property",
+	        json_object_new_string("guest-stats-polling-interval"));
+	json_object_object_add(a, "value",
+	                       json_object_new_int64((tick + 999) / 1000));
+	qmp_command(&vm->qmp, "qom-set", a, polling_cb, vm);
+}
+
+/* Keep the stats QEMU reports as numbers >= 0 (it reports -1 for none). */
+static struct json_object *filter_stats(struct json_object *in)
+{
+	struct json_object *out = json_object_new_object();
+
+	if (!out || !json_object_is_type(in, json_type_object))
+		return out;
+	json_object_object_foreach(in, k, v)
+	{
+		if (json_object_is_type(v, json_type_int) &&
+		    json_object_get_int64(v) >= 0)
+			json_object_object_add(
+			        out, k,
+			        json_object_new_uint64(
+			                json_object_get_uint64(v)));
+	}
+	return out;
+}
+
+static void stats_cb(void *ctx, struct json_object *ret, const char *cls,
+                     const char *desc)
+{
+	struct vm *vm = ctx;
+	struct json_object *st = NULL, *lu = NULL;
+	double t;
+
+	vm->polling = false;
+	if (!ret) {
+		/* QEMU answers an error until the guest's first update */
+		if (!disconnected(cls))
+			bc_debug("vm %s: guest-stats: %s", vm->name, desc);
+		return;
+	}
+	json_object_object_get_ex(ret, "stats", &st);
+	json_object_object_get_ex(ret, "last-update", &lu);
+	if (!lu || !(json_object_is_type(lu, json_type_int) ||
+	             json_object_is_type(lu, json_type_double))) {
+		cmd_failed(vm, "qom-get guest-stats", "GenericError",
+		           "no last-update in the reply");
+		return;
+	}
+	t = json_object_get_double(lu);
+	if (t <= 0 || t == vm->stats_updated)
+		return;
+	json_object_put(vm->stats);
+	vm->stats = filter_stats(st);
+	vm->stats_updated = t;
+	bd_policy_stats_update(vm->bd, vm);
+}
+
+static void poll_vm(struct vm *vm)
+{
+	if (!vm->querying) {
+		vm->querying = true;
+		if (qmp_command(&vm->qmp, "query-balloon", NULL,
+		                balloon_query_cb, vm))
+			vm->querying = false;
+	}
+	if (!vm->polling) {
+		struct json_object *a = json_object_new_object();
+		if (!a)
+			return;
+		json_object_object_add(a, "path",
+		                       json_object_new_string(BALLOON_QOM));
+		json_object_object_add(a, "property",
+		                       json_object_new_string("guest-stats"));
+		vm->polling = true;
+		if (qmp_command(&vm->qmp, "qom-get", a, stats_cb, vm))
+			vm->polling = false;
+	}
+}
+
+void vm_tick(struct vm *vm, uint64_t now_ms, bool poll_now)
+{
+	if (!qmp_is_open(&vm->qmp)) {
+		if (now_ms >= vm->retry_at_ms)
+			vm_connect(vm);
+		return;
+	}
+	qmp_expire(&vm->qmp, now_ms);
+	if (poll_now && vm->ready)
+		poll_vm(vm);
+}
+
+uint64_t vm_deadline(const struct vm *vm)
+{
+	return qmp_is_open(&vm->qmp) ? 0 : vm->retry_at_ms;
+}
+
+struct balloon_op {
+	struct vm *vm;
+	uint64_t value;
+	enum bln_reason reason;
+	bool pin;
+	vm_done_fn done;
+	void *ctx;
+};
+
+static void balloon_cb(void *ctx, struct json_object *ret, const char *cls,
+                       const char *desc)
+{
+	struct balloon_op *op = ctx;
+	struct vm *vm = op->vm;
+	int err = 0;
+
+	vm->balloon_busy--;
+	if (ret) {
+		vm->target = op->value;
+		vm->target_known = true;
+		vm->reason = op->reason;
+		if (op->pin)
+			vm->pinned = true;
+		vm->bd->cnt.targets_sent++;
+		bd_changed(vm->bd);
+	} else if (disconnected(cls)) {
+		err = -ENOTCONN;
+	} else {
+		cmd_failed(vm, "balloon", cls, desc);
+		err = -EIO;
+	}
+	if (op->done)
+		op->done(op->ctx, vm, err, cls, desc);
+	free(op);
+}
+
+int vm_balloon(struct vm *vm, uint64_t target, enum bln_reason reason, bool pin,
+               vm_done_fn done, void *ctx)
+{
+	struct balloon_op *op;
+	struct json_object *a;
+	int ret;
+
+	if (!vm->ready)
+		return -ENOTCONN;
+	op = calloc(1, sizeof(*op));
+	a = json_object_new_object();
+	if (!op || !a) {
+		free(op);
+		json_object_put(a);
+		return -ENOMEM;
+	}
+	*op = (struct balloon_op){vm, target, reason, pin, done, ctx};
+	json_object_object_add(a, "value", json_object_new_uint64(target));
+	ret = qmp_command(&vm->qmp, "balloon", a, balloon_cb, op);
+	if (ret) {
+		free(op);
+		return ret;
+	}
+	vm->balloon_busy++;
+	return 0;
+}
+
+static uint64_t stat_of(struct json_object *stats, const char *name)
+{
+	uint64_t v = 0;
+
+	bd_json_u64(stats, name, &v);
+	return v;
+}
+
+void vm_policy_input(const struct vm *vm, double now_wall,
+                     struct bln_policy_vm *pv)
+{
+	double poll_s = (vm->bd->params.tick_ms + 999) / 1000;
+	double stale =
+	        poll_s * 5 > VM_STATS_STALE_S ? poll_s * 5 : VM_STATS_STALE_S;
+	struct json_object *s = vm->stats;
+
+	memset(pv, 0, sizeof(*pv));
+	pv->max_bytes = vm->max;
+	pv->min_bytes = vm->min;
+	pv->shares = vm->shares;
+	pv->actual_bytes = vm->actual_known ? vm->actual : vm->target;
+	pv->target_bytes = vm->target;
+	pv->pinned = vm->pinned;
+	pv->total_bytes = stat_of(s, "stat-total-memory");
+	pv->stats_valid = s && vm->stats_updated > 0 && pv->total_bytes &&
+	                  now_wall - vm->stats_updated <= stale;
+	pv->free_bytes = stat_of(s, "stat-free-memory");
+	pv->avail_bytes = stat_of(s, "stat-available-memory");
+	pv->cache_bytes = stat_of(s, "stat-disk-caches");
+	pv->swap_in_bytes = stat_of(s, "stat-swap-in");
+	pv->swap_out_bytes = stat_of(s, "stat-swap-out");
+	pv->major_faults = stat_of(s, "stat-major-faults");
+	pv->minor_faults = stat_of(s, "stat-minor-faults");
+	pv->oom_kills = stat_of(s, "stat-oom-kills");
+}
+
+static struct json_object *u64_or_null(bool known, uint64_t v)
+{
+	return known ? json_object_new_uint64(v) : NULL;
+}
+
+struct json_object *vm_to_json(const struct vm *vm)
+{
+	struct json_object *o = json_object_new_object();
+	const char *reason =
+	        vm->pinned ? "pinned" : bln_reason_name(vm->reason);
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "name", json_object_new_string(vm->name));
+	json_object_object_add(o, "qmp", json_object_new_string(vm->qmp_path));
+	json_object_object_add(
+	        o, "state", json_object_new_string(vm_state_name(vm->state)));
+	json_object_object_add(
+	        o, "status",
+	        vm->status[0] ? json_object_new_string(vm->status) : NULL);
+	json_object_object_add(o, "max", u64_or_null(vm->max, vm->max));
+	json_object_object_add(o, "min", json_object_new_uint64(vm->min));
+	json_object_object_add(o, "shares", json_object_new_int64(vm->shares));
+	json_object_object_add(o, "target",
+	                       u64_or_null(vm->target_known, vm->target));
+	json_object_object_add(o, "actual",
+	                       u64_or_null(vm->actual_known, vm->actual));
+	json_object_object_add(o, "pinned",
+	                       json_object_new_boolean(vm->pinned));
+	json_object_object_add(o, "reason", json_object_new_string(reason));
+	json_object_object_add(o, "stats",
+	                       vm->stats ? json_object_get(vm->stats)
+	                                 : json_object_new_object());
+	json_object_object_add(o, "stats-updated",
+	                       json_object_new_double(vm->stats_updated));
+	json_object_object_add(o, "errors",
+	                       json_object_new_uint64(vm_errors(vm)));
+	return o;
+}
