@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qmp_cmds.h - balloonvm's QMP command dispatcher, independent of sockets and
+ * of the VM: it turns one parsed request into one reply, the way QEMU's
+ * monitor does (same error classes and, where QEMU has them, the same
+ * messages).  The VM side is reached only through struct qmp_backend, so the
+ * dispatcher can be unit-tested against any backend.
+ *
+ * Units: sizes on the wire are bytes (as in QEMU); balloon targets passed to
+ * the backend are 4 KiB balloon pages.
+ * Return contract: constructors return a new json-c reference or NULL on
+ * ENOMEM; backend callbacks return 0 or -errno.
+ */
+#ifndef BVM_QMP_CMDS_H
+#define BVM_QMP_CMDS_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <balloon/virtio_balloon.h>
+
+/* The version the greeting and query-version announce.  9.2 is the first
+ * QEMU whose guest-stats carry the six Linux stats we report. */
+#define BVM_QEMU_MAJOR 9
+#define BVM_QEMU_MINOR 2
+#define BVM_QEMU_MICRO 0
+#define BVM_PACKAGE    "balloonvm"
+
+/* The one QOM object we expose, and its type name in error messages. */
+#define BVM_BALLOON_PATH "/machine/peripheral/balloon0"
+#define BVM_BALLOON_TYPE "virtio-balloon-pci"
+
+/* QEMU's error classes (qapi/error.json). */
+#define QMP_GENERIC_ERROR     "GenericError"
+#define QMP_COMMAND_NOT_FOUND "CommandNotFound"
+#define QMP_DEVICE_NOT_FOUND  "DeviceNotFound"
+
+/* Room for a backend's error message. */
+#define QMP_ERR_LEN 256
+
+/* Guest statistics as QOM's guest-stats shows them. */
+struct qmp_guest_stats {
+	uint64_t val[VIRTIO_BALLOON_S_NR]; /* bytes or counts per tag */
+	uint32_t valid;                    /* bit t: tag t reported */
+	int64_t last_update;               /* Unix seconds, 0 = never */
+};
+
+/*
+ * What the dispatcher needs from the VM.  Callbacks run on the QMP thread.
+ * Callbacks that can fail fill @err (a NUL-terminated message for the
+ * GenericError reply) and return -errno.
+ */
+struct qmp_backend {
+	/* Guest RAM size (bytes) and the logical size the guest has now:
+	 * RAM minus the balloon the driver reports (bytes). */
+	uint64_t (*ram_bytes)(void *ctx);
+	uint64_t (*actual_bytes)(void *ctx);
+	/* New balloon target in 4 KiB pages (the device's num_pages). */
+	int (*set_target)(void *ctx, uint32_t num_pages, char *err);
+	/* Stats polling interval, seconds (0 = off). */
+	int64_t (*stats_interval)(void *ctx);
+	int (*set_stats_interval)(void *ctx, int64_t secs, char *err);
+	void (*guest_stats)(void *ctx, struct qmp_guest_stats *out);
+	/* Workloads: @spec is a workload spec string (see docs/balloonvm.md);
+	 * add stores the new workload's id. */
+	int (*workload_add)(void *ctx, const char *spec, int64_t *id,
+	                    char *err);
+	int (*workload_set)(void *ctx, int64_t id, const char *spec, char *err);
+	int (*workload_stop)(void *ctx, int64_t id, char *err);
+	/* New references for x-bvm-query-workloads / x-bvm-query-memory
+	 * (NULL on ENOMEM). */
+	struct json_object *(*query_workloads)(void *ctx);
+	struct json_object *(*query_memory)(void *ctx);
+	/* quit: stop the VM once the reply has been sent. */
+	void (*quit)(void *ctx);
+};
+
+/* Per-connection protocol state. */
+struct qmp_session {
+	bool negotiated; /* qmp_capabilities accepted */
+};
+
+/*
+ * Handle one request.  Returns the reply to send (new reference: a
+ * {"return": ...} or {"error": {"class", "desc"}} object with the request's
+ * "id" echoed when it had one), or NULL on ENOMEM.
+ */
+struct json_object *qmp_dispatch(struct qmp_session *s,
+                                 const struct qmp_backend *be, void *ctx,
+                                 struct json_object *req);
+
+/* {"error": {"class": @cls, "desc": printf(@fmt, ...)}} without an id. */
+struct json_object *qmp_error(const char *cls, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/* The greeting {"QMP": {"version": ..., "capabilities": []}}. */
+struct json_object *qmp_greeting(void);
+
+/* An event: {"event": @name, "data": @data, "timestamp": {"seconds",
+ * "microseconds"}} with the wall clock now.  @data (may be NULL) is
+ * consumed. */
+struct json_object *qmp_event(const char *name, struct json_object *data);
+
+/* QEMU's name of a guest statistic ("stat-swap-in", ...), NULL if none. */
+const char *qmp_stat_name(unsigned tag);
+
+/* Names of every command, in table order; NULL-terminated. */
+const char *const *qmp_command_names(void);
+
+#endif

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qmp_cmds_bvm.c - balloonvm's own commands, prefixed x-bvm- the way QEMU
+ * marks experimental ones: workloads (add, set, stop, query) and a memory
+ * report (guest memory manager counters, device counters, host RSS).
+ */
+#include "qmp_cmds_int.h"
+
+static struct json_object *cmd_wl_add(const struct qmp_call *c)
+{
+	char err[QMP_ERR_LEN] = "";
+	struct json_object *o;
+	int64_t id = 0;
+	int ret;
+
+	ret = c->be->workload_add(c->ctx, qmp_arg_str(c, "spec"), &id, err);
+	if (ret)
+		return qmp_backend_error(ret, err);
+	o = json_object_new_object();
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "id", json_object_new_int64(id));
+	return qmp_ok(o);
+}
+
+static struct json_object *cmd_wl_set(const struct qmp_call *c)
+{
+	char err[QMP_ERR_LEN] = "";
+	int ret = c->be->workload_set(c->ctx, qmp_arg_int(c, "id"),
+	                              qmp_arg_str(c, "spec"), err);
+
+	return ret ? qmp_backend_error(ret, err) : qmp_ok(NULL);
+}
+
+static struct json_object *cmd_wl_stop(const struct qmp_call *c)
+{
+	char err[QMP_ERR_LEN] = "";
+	int ret = c->be->workload_stop(c->ctx, qmp_arg_int(c, "id"), err);
+
+	return ret ? qmp_backend_error(ret, err) : qmp_ok(NULL);
+}
+
+static struct json_object *cmd_query_workloads(const struct qmp_call *c)
+{
+	struct json_object *v = c->be->query_workloads(c->ctx);
+
+	return v ? qmp_ok(v) : NULL;
+}
+
+static struct json_object *cmd_query_memory(const struct qmp_call *c)
+{
+	struct json_object *v = c->be->query_memory(c->ctx);
+
+	return v ? qmp_ok(v) : NULL;
+}
+
+static const struct qmp_arg args_add[] = {
+        {"spec", json_type_string, false},
+        {0},
+};
+static const struct qmp_arg args_set[] = {
+        {"id", json_type_int, false},
+        {"spec", json_type_string, false},
+        {0},
+};
+static const struct qmp_arg args_stop[] = {
+        {"id", json_type_int, false},
+        {0},
+};
+
+const struct qmp_cmd qmp_bvm_cmds[] = {
+        {"x-bvm-workload-add", args_add, cmd_wl_add},
+        {"x-bvm-workload-set", args_set, cmd_wl_set},
+        {"x-bvm-workload-stop", args_stop, cmd_wl_stop},
+        {"x-bvm-query-workloads", NULL, cmd_query_workloads},
+        {"x-bvm-query-memory", NULL, cmd_query_memory},
+        {0},
+};

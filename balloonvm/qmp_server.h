@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qmp_server.h - the QMP socket of a balloonvm: a listening Unix socket,
+ * any number of clients (up to QMP_MAX_CLIENTS) each with its own session,
+ * newline-delimited JSON in (a line over QMP_MAX_LINE bytes is answered
+ * with an error and dropped), replies and events out through a bounded
+ * per-client buffer (a client that stops reading is disconnected rather
+ * than stalling the VMM thread).  Events are rate limited per name the way
+ * QEMU limits them (BALLOON_CHANGE: at most one a second, the latest value
+ * delivered at the end of the period).
+ * Runs on the VMM thread's vm_loop.  Return contract: 0 or -errno.
+ */
+#ifndef BVM_QMP_SERVER_H
+#define BVM_QMP_SERVER_H
+
+#include <bc_jsonl.h>
+
+#include "qmp_cmds.h"
+#include "vm_loop.h"
+
+#define QMP_MAX_LINE    (64u * 1024)       /* bytes per request */
+#define QMP_MAX_CLIENTS 16                 /* further connects are closed */
+#define QMP_MAX_OUT     (8u * 1024 * 1024) /* unsent bytes per client */
+
+struct qmp_client;
+
+/* A rate-limited event: at most one per @period_ms. */
+struct qmp_throttle {
+	const char *name;
+	uint64_t period_ms;
+	uint64_t until_ms;           /* end of the current period, 0 none */
+	struct json_object *pending; /* latest event held back */
+};
+
+struct qmp_server {
+	struct vm_loop *loop;
+	struct vm_watch lw; /* listening socket */
+	char *path;
+	const struct qmp_backend *be;
+	void *ctx;
+	struct qmp_client *clients;
+	unsigned nclients;
+	struct qmp_throttle thr[1];
+	uint64_t rejected; /* connections refused (too many clients) */
+};
+
+/* Listen on @path (a stale socket is replaced, mode 0600) and serve
+ * commands through @be.  Returns 0 or -errno. */
+int qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
+                    const char *path, const struct qmp_backend *be, void *ctx);
+/* Close every client and the socket, unlink @path. */
+void qmp_server_fini(struct qmp_server *s);
+
+/* Broadcast an event to every negotiated client (rate limited per name).
+ * @data (may be NULL) is consumed. */
+void qmp_server_emit(struct qmp_server *s, const char *name,
+                     struct json_object *data);
+
+/* Deliver held events that are due and free clients closed meanwhile; call
+ * after every vm_loop_run_once().  Returns ms until the next deadline, or
+ * -1 if none. */
+int qmp_server_tick(struct qmp_server *s, uint64_t now_ms);
+
+/* Try for up to @timeout_ms to write out what clients still have queued
+ * (before exit, so that a SHUTDOWN event reaches them). */
+void qmp_server_drain(struct qmp_server *s, int timeout_ms);
+
+unsigned qmp_server_clients(const struct qmp_server *s);
+
+#endif

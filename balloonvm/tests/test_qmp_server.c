@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_qmp_server.c - the QMP socket end to end in one thread: real Unix
+ * socket clients against qmp_server on a vm_loop, pumped by the test.
+ * Several clients with separate sessions, malformed and oversized input
+ * (answered, never fatal), event delivery and BALLOON_CHANGE throttling,
+ * the client limit, and a client that stops reading.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <bc_jsonl.h>
+#include <bc_util.h>
+
+#include "qmp_server.h"
+#include "test_qmp_backend.h"
+
+struct cli {
+	int fd;
+	struct bc_jsonl rd;
+	bool eof;
+};
+
+struct fix {
+	char dir[64], path[96];
+	struct vm_loop loop;
+	struct qmp_server srv;
+	struct fake_vm vm;
+};
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	strcpy(f->dir, "/tmp/test_qmp_server.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/qmp.sock", f->dir);
+	f->vm.ram = UINT64_C(1) << 30;
+	f->vm.actual = f->vm.ram;
+	assert_int_equal(vm_loop_init(&f->loop), 0);
+	assert_int_equal(qmp_server_init(&f->srv, &f->loop, f->path,
+	                                 &fake_backend, &f->vm),
+	                 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	qmp_server_fini(&f->srv);
+	assert_int_equal(access(f->path, F_OK), -1); /* unlinked */
+	vm_loop_fini(&f->loop);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void pump(struct fix *f, int timeout_ms)
+{
+	assert_true(vm_loop_run_once(&f->loop, timeout_ms) >= 0);
+	qmp_server_tick(&f->srv, bc_now_ms());
+}
+
+static void cli_open(struct fix *f, struct cli *c)
+{
+	c->fd = bc_unix_connect(f->path);
+	assert_true(c->fd >= 0);
+	assert_int_equal(bc_set_nonblock(c->fd), 0);
+	assert_int_equal(bc_jsonl_init(&c->rd, 16u << 20), 0);
+	c->eof = false;
+}
+
+static void cli_close(struct cli *c)
+{
+	close(c->fd);
+	bc_jsonl_free(&c->rd);
+}
+
+/* The next message for @c, pumping the server meanwhile; NULL if none
+ * arrives within @ms (or the server closed the connection). */
+static struct json_object *recv_within(struct fix *f, struct cli *c, int ms)
+{
+	uint64_t end = bc_now_ms() + (uint64_t)ms;
+
+	for (;;) {
+		struct json_object *o = NULL;
+		int ret = bc_jsonl_next(&c->rd, &o);
+		assert_true(ret >= 0);
+		if (ret == 1)
+			return o;
+		if (c->eof || bc_now_ms() > end)
+			return NULL;
+		pump(f, 5);
+		ssize_t n = bc_jsonl_read(&c->rd, c->fd);
+		if (n == 0 || (n < 0 && n != -EAGAIN))
+			c->eof = true;
+	}
+}
+
+static struct json_object *recv_msg(struct fix *f, struct cli *c)
+{
+	struct json_object *o = recv_within(f, c, 2000);
+
+	assert_non_null(o);
+	return o;
+}
+
+/* Write everything, pumping the server whenever the socket is full. */
+static void send_raw(struct fix *f, struct cli *c, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			assert_int_equal(errno, EAGAIN);
+			pump(f, 5);
+			continue;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+static void send_str(struct fix *f, struct cli *c, const char *s)
+{
+	send_raw(f, c, s, strlen(s));
+}
+
+static struct json_object *get(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	assert_true(json_object_object_get_ex(o, key, &v));
+	return v;
+}
+
+static const char *err_class(struct json_object *o)
+{
+	return json_object_get_string(get(get(o, "error"), "class"));
+}
+
+/* Connect, check the greeting, optionally negotiate. */
+static void cli_start(struct fix *f, struct cli *c, bool negotiate)
+{
+	struct json_object *o;
+
+	cli_open(f, c);
+	o = recv_msg(f, c);
+	assert_true(json_object_object_get_ex(o, "QMP", NULL));
+	json_object_put(o);
+	if (!negotiate)
+		return;
+	send_str(f, c, "{\"execute\":\"qmp_capabilities\"}\n");
+	o = recv_msg(f, c);
+	assert_true(json_object_object_get_ex(o, "return", NULL));
+	json_object_put(o);
+}
+
+/* Run @cmd and check the reply is a success carrying @id. */
+static void expect_ok(struct fix *f, struct cli *c, int id)
+{
+	char buf[96];
+	struct json_object *o;
+
+	snprintf(buf, sizeof(buf),
+	         "{\"execute\":\"query-status\",\"id\":%d}\r\n", id);
+	send_str(f, c, buf);
+	o = recv_msg(f, c);
+	assert_true(json_object_object_get_ex(o, "return", NULL));
+	assert_int_equal(json_object_get_int(get(o, "id")), id);
+	json_object_put(o);
+}
+
+static void test_two_sessions(void **state)
+{
+	struct fix *f = *state;
+	struct cli a, b;
+	struct json_object *o;
+
+	cli_start(f, &a, true);
+	cli_start(f, &b, false);
+	assert_int_equal(qmp_server_clients(&f->srv), 2);
+	send_str(f, &b, "{\"execute\":\"query-status\",\"id\":1}\n");
+	o = recv_msg(f, &b);
+	assert_string_equal(err_class(o), "CommandNotFound");
+	json_object_put(o);
+	expect_ok(f, &a, 2);
+	/* two commands in one write, answered in order */
+	send_str(f, &a,
+	         "{\"execute\":\"balloon\",\"arguments\":{\"value\":536870912},"
+	         "\"id\":3}\n{\"execute\":\"query-balloon\",\"id\":4}\n");
+	o = recv_msg(f, &a);
+	assert_int_equal(json_object_get_int(get(o, "id")), 3);
+	json_object_put(o);
+	o = recv_msg(f, &a);
+	assert_int_equal(json_object_get_int(get(o, "id")), 4);
+	json_object_put(o);
+	assert_int_equal(f->vm.target, (1u << 30) / 2 / 4096);
+	/* a client that goes away does not disturb the other */
+	cli_close(&b);
+	for (int i = 0; i < 20 && qmp_server_clients(&f->srv) != 1; i++)
+		pump(f, 5);
+	assert_int_equal(qmp_server_clients(&f->srv), 1);
+	expect_ok(f, &a, 5);
+	cli_close(&a);
+}
+
+static void test_malformed(void **state)
+{
+	struct fix *f = *state;
+	struct cli a;
+	struct json_object *o;
+
+	cli_start(f, &a, true);
+	send_str(f, &a, "{\"execute\": \"query-status\"\n");
+	o = recv_msg(f, &a);
+	assert_string_equal(err_class(o), "GenericError");
+	assert_false(json_object_object_get_ex(o, "id", NULL));
+	json_object_put(o);
+	send_str(f, &a, "\x01\x02\xff garbage ]]]\n\n   \n");
+	o = recv_msg(f, &a);
+	assert_string_equal(err_class(o), "GenericError");
+	json_object_put(o);
+	send_str(f, &a, "{\"a\":1}{\"b\":2}\n");
+	o = recv_msg(f, &a);
+	assert_string_equal(err_class(o), "GenericError");
+	json_object_put(o);
+	expect_ok(f, &a, 1);
+	cli_close(&a);
+}
+
+static void test_oversized(void **state)
+{
+	struct fix *f = *state;
+	size_t big = QMP_MAX_LINE + 1000, huge = 4u << 20;
+	char *buf = malloc(huge + 1);
+	struct cli a;
+	struct json_object *o;
+
+	cli_start(f, &a, true);
+	/* a well-formed request padded past the limit */
+	int n = sprintf(buf, "{\"execute\":\"query-status\",\"id\":\"");
+	memset(buf + n, 'x', big - (size_t)n);
+	strcpy(buf + big, "\"}\n");
+	send_raw(f, &a, buf, big + 3);
+	o = recv_msg(f, &a);
+	assert_string_equal(err_class(o), "GenericError");
+	assert_non_null(strstr(
+	        json_object_get_string(get(get(o, "error"), "desc")), "65536"));
+	json_object_put(o);
+	expect_ok(f, &a, 1);
+	/* 4 MiB without a newline, then one: one error, never buffered */
+	memset(buf, '[', huge);
+	send_raw(f, &a, buf, huge);
+	send_str(f, &a, "\n");
+	o = recv_msg(f, &a);
+	assert_string_equal(err_class(o), "GenericError");
+	json_object_put(o);
+	expect_ok(f, &a, 2);
+	/* nothing else was queued for us */
+	assert_null(recv_within(f, &a, 50));
+	free(buf);
+	cli_close(&a);
+}
+
+static int64_t actual_of(struct json_object *ev)
+{
+	assert_string_equal(json_object_get_string(get(ev, "event")),
+	                    "BALLOON_CHANGE");
+	return json_object_get_int64(get(get(ev, "data"), "actual"));
+}
+
+static struct json_object *actual_data(int64_t v)
+{
+	struct json_object *d = json_object_new_object();
+
+	json_object_object_add(d, "actual", json_object_new_int64(v));
+	return d;
+}
+
+static void test_events(void **state)
+{
+	struct fix *f = *state;
+	struct cli a, b;
+	struct json_object *o;
+
+	cli_start(f, &a, true);
+	cli_start(f, &b, false);
+	qmp_server_emit(&f->srv, "BALLOON_CHANGE", actual_data(1));
+	qmp_server_emit(&f->srv, "BALLOON_CHANGE", actual_data(2));
+	qmp_server_emit(&f->srv, "BALLOON_CHANGE", actual_data(3));
+	o = recv_msg(f, &a);
+	assert_int_equal(actual_of(o), 1);
+	json_object_put(o);
+	/* the rest is held until the period ends; then only the latest */
+	assert_null(recv_within(f, &a, 100));
+	assert_int_equal(qmp_server_tick(&f->srv, bc_now_ms() + 1500), 1000);
+	o = recv_msg(f, &a);
+	assert_int_equal(actual_of(o), 3);
+	json_object_put(o);
+	assert_null(recv_within(f, &a, 50));
+	/* other events are not throttled */
+	qmp_server_emit(&f->srv, "SHUTDOWN", NULL);
+	qmp_server_emit(&f->srv, "SHUTDOWN", NULL);
+	for (int i = 0; i < 2; i++) {
+		o = recv_msg(f, &a);
+		assert_string_equal(json_object_get_string(get(o, "event")),
+		                    "SHUTDOWN");
+		json_object_put(o);
+	}
+	/* the client that never negotiated got no event at all */
+	send_str(f, &b, "{\"execute\":\"qmp_capabilities\",\"id\":9}\n");
+	o = recv_msg(f, &b);
+	assert_int_equal(json_object_get_int(get(o, "id")), 9);
+	json_object_put(o);
+	cli_close(&a);
+	cli_close(&b);
+}
+
+static void test_client_limit(void **state)
+{
+	struct fix *f = *state;
+	struct cli c[QMP_MAX_CLIENTS + 1];
+
+	for (int i = 0; i < QMP_MAX_CLIENTS; i++)
+		cli_start(f, &c[i], false);
+	cli_open(f, &c[QMP_MAX_CLIENTS]);
+	assert_null(recv_within(f, &c[QMP_MAX_CLIENTS], 500));
+	assert_true(c[QMP_MAX_CLIENTS].eof);
+	assert_int_equal(f->srv.rejected, 1);
+	assert_int_equal(qmp_server_clients(&f->srv), QMP_MAX_CLIENTS);
+	for (int i = 0; i <= QMP_MAX_CLIENTS; i++)
+		cli_close(&c[i]);
+}
+
+static void test_slow_reader(void **state)
+{
+	struct fix *f = *state;
+	struct cli a, slow;
+	char req[] = "{\"execute\":\"x-bvm-query-memory\"}\n";
+
+	cli_start(f, &a, true);
+	cli_start(f, &slow, true);
+	f->vm.memory_blob = 1u << 20;
+	/* 16 MiB of replies nobody reads: the server gives up on it */
+	for (int i = 0; i < 16; i++)
+		send_str(f, &slow, req);
+	for (int i = 0; i < 100 && qmp_server_clients(&f->srv) == 2; i++)
+		pump(f, 5);
+	assert_int_equal(qmp_server_clients(&f->srv), 1);
+	f->vm.memory_blob = 0;
+	expect_ok(f, &a, 1);
+	cli_close(&slow);
+	cli_close(&a);
+}
+
+static void test_quit_and_drain(void **state)
+{
+	struct fix *f = *state;
+	struct cli a;
+	struct json_object *o;
+
+	cli_start(f, &a, true);
+	send_str(f, &a, "{\"execute\":\"quit\",\"id\":1}\n");
+	o = recv_msg(f, &a);
+	assert_int_equal(json_object_get_int(get(o, "id")), 1);
+	json_object_put(o);
+	assert_int_equal(f->vm.quits, 1);
+	qmp_server_emit(&f->srv, "SHUTDOWN", NULL);
+	qmp_server_drain(&f->srv, 100);
+	assert_int_equal(bc_jsonl_read(&a.rd, a.fd) > 0, 1);
+	assert_int_equal(bc_jsonl_next(&a.rd, &o), 1);
+	assert_string_equal(json_object_get_string(get(o, "event")),
+	                    "SHUTDOWN");
+	json_object_put(o);
+	cli_close(&a);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+	        T(test_two_sessions),   T(test_malformed),
+	        T(test_oversized),      T(test_events),
+	        T(test_client_limit),   T(test_slow_reader),
+	        T(test_quit_and_drain),
+	};
+#undef T
+	bc_log_init("test_qmp_server", BC_LOG_ERR, false);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
