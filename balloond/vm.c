@@ -70,9 +70,30 @@ uint64_t vm_errors(const struct vm *vm)
 	return vm->cmd_errors + vm->qmp.protocol_errors;
 }
 
+/* A zombie still answers kill(pid, 0): a killed, daemonized QEMU stays one
+ * until init reaps it, so read its state from /proc/PID/stat as well. */
+static bool pid_zombie(pid_t pid)
+{
+	char path[64], buf[512], *paren;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
 static bool pid_gone(pid_t pid)
 {
-	return pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
+	if (pid <= 0)
+		return false;
+	return (kill(pid, 0) < 0 && errno == ESRCH) || pid_zombie(pid);
 }
 
 static void set_state(struct vm *vm, enum vm_state st, int err)
