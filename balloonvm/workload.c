@@ -546,7 +546,7 @@ unsigned wl_list(struct wl_sched *s, struct wl_info *out, unsigned max)
 
 	pthread_mutex_lock(&s->lock);
 	n = s->npub;
-	if (out)
+	if (out && n && max) /* s->pub is NULL until a workload exists */
 		memcpy(out, s->pub, (max < n ? max : n) * sizeof(*out));
 	pthread_mutex_unlock(&s->lock);
 	return n;

@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from e2elib import (MiB, BalloonVM, Checks, Ctl, Daemon, Procs,  # noqa: E402
                     Watcher, free_port, http_get, log_tail, tmpdir,
                     wait_until)
-from metrics import check_metrics  # noqa: E402
+from metrics import check_metrics, scrape_consistent  # noqa: E402
 
 BUDGET_S = 120
 SIZE = 256 * MiB
@@ -366,7 +366,9 @@ def part_metrics(c, ctl, port):
     status, body, ctype = http_get("127.0.0.1", port, "/metrics")
     c.check(status == 200 and ctype.startswith("text/plain"),
             f"GET /metrics -> {status} {ctype}")
-    vms = {v["name"]: v for v in ctl("--json", "list").json["vms"]}
+    body, vms = scrape_consistent(
+        lambda: http_get("127.0.0.1", port, "/metrics")[1],
+        lambda: {v["name"]: v for v in ctl("--json", "list").json["vms"]})
     check_metrics(c, body, vms)
     status, _, _ = http_get("127.0.0.1", port, "/nope")
     c.check(status == 404, f"GET /nope -> {status}")

@@ -142,3 +142,19 @@ def check_metrics(c, body, vms):
         c.check(up is not None and abs(up - vm["stats-updated"]) < 5,
                 f"metrics vm {name}: stats_updated_seconds {up} ~ "
                 f"{vm['stats-updated']}")
+
+
+def scrape_consistent(get_body, get_vms, tries=20):
+    """Scrape /metrics between two control-socket listings and retry until
+    both listings agree (no stats report or balloon move landed during the
+    scrape), so the metrics can be compared with the listing exactly.
+    get_body() returns the metrics text, get_vms() {name: VM}."""
+    import time
+    for _ in range(tries):
+        before = get_vms()
+        body = get_body()
+        after = get_vms()
+        if before == after:
+            return body, after
+        time.sleep(0.1)
+    return body, after
