@@ -149,6 +149,13 @@ def main(argv):
 
     cmd = " ".join(shlex.quote(x) for x in
                    ["bench/scenarios/run.py"] + argv)
+    cmd_file = os.path.join(out, "command.txt")
+    if a.report_only and os.path.exists(cmd_file):
+        with open(cmd_file) as f:
+            cmd = f.read().strip()  # the command that ran the scenario
+    elif not a.report_only:
+        with open(cmd_file, "w") as f:
+            f.write(cmd + "\n")
     t0 = time.monotonic()
     points = scn.points(a.policies)
     results = run_points(scn, points, bins, out, log, a.report_only)

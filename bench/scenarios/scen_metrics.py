@@ -184,7 +184,10 @@ def recovery(data, ref, key, t_grow, level=0.9, win=1.0):
     return below, last, ratio
 
 
-_TARGET_RE = re.compile(r"vm (\S+): target (\d+) MiB -> (\d+) MiB \(([a-z-]+)")
+_SIZE = r"([\d.]+) ?([KMGT]iB|B)"
+_TARGET_RE = re.compile(r"vm (\S+): target " + _SIZE + " -> " + _SIZE)
+_UNIT = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30,
+         "TiB": 1 << 40}
 
 
 def target_changes(rundir):
@@ -198,7 +201,9 @@ def target_changes(rundir):
                 m = _TARGET_RE.search(line)
                 if not m:
                     continue
-                vm, a, b = m.group(1), int(m.group(2)), int(m.group(3))
+                vm = m.group(1)
+                a = float(m.group(2)) * _UNIT[m.group(3)]
+                b = float(m.group(4)) * _UNIT[m.group(5)]
                 if a == b:
                     continue
                 changes += 1

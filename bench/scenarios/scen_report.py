@@ -93,7 +93,7 @@ def plots(scn, results, out):
                     % (d, len(vms) + 3))
         a += "plot " + ", ".join(plot) + "\n"
         t += ("set title '%s'\nset ylabel 'ops/s / reference mean'\n"
-              "set yrange [0:*]\n" % res["point"])
+              "set yrange [0:1.5]\n" % res["point"])
         plot = ["'%s' u 1:%d w l t '%s/%s'" % (p, i + 2, k[0], k[1])
                 for i, k in enumerate(keys)]
         plot.append("'%s' u 1:%d w l lw 3 lc rgb 'black' t 'mean'"
@@ -161,7 +161,8 @@ def summary(scn, results, targets, pngs, machine, cmd):
     cols = ["run", "policy", "aggr.", "budget MiB", "mean sum actual MiB",
             "saved", "throughput vs ref", "slowdown", "OOM kills",
             "low-state s", "over-budget s", "swap-out MiB",
-            "target changes / reversals", "slowest QMP sample ms",
+            "target changes / reversals",
+            "slowest QMP sample ms (skipped samples)",
             "host load before / after"]
     extra = targets.get("columns", [])
     cols += [c[0] for c in extra]
@@ -177,7 +178,8 @@ def summary(scn, results, targets, pngs, machine, cmd):
                _f(m["over_budget_s"], "%d"),
                "%.0f" % (m["swap_out"] / MiB),
                "%s / %s" % (m.get("changes"), m.get("reversals")),
-               _f(m.get("max_qmp_ms"), "%.0f"),
+               "%s (%s)" % (_f(m.get("max_qmp_ms"), "%.0f"),
+                            r.get("skipped_samples", "?")),
                "%s / %s" % (r.get("load_before", "?"),
                             r.get("load_after", "?"))]
         row += [c[1](r) for c in extra]

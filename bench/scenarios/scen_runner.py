@@ -14,6 +14,7 @@ CSV files of a run (all sizes bytes, times seconds since t0):
 """
 
 import csv
+import glob
 import os
 import shutil
 import tempfile
@@ -80,6 +81,25 @@ def parse_workloads(ret):
     return out
 
 
+def sweep_stale():
+    """Remove private directories of harness processes that were killed
+    (SIGKILL leaves no chance to clean up; their children died with them
+    through PR_SET_PDEATHSIG, only sockets and a state file remain)."""
+    for d in glob.glob("/tmp/bscen-*"):
+        try:
+            with open(os.path.join(d, "harness.pid")) as f:
+                pid = int(f.read())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # still running
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            continue
+
+
 def read_rss(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -103,7 +123,9 @@ class Run:
                        else scn.budget) * MiB
         self.procs = Procs()
         self.qmp = {}
+        self.qmp_paths = {}
         self.vmproc = {}
+        self.ctl_path = None
         self.ctl = None
         self.labels = {}  # label -> (vm, id)
         self.tmp = None
@@ -144,7 +166,6 @@ class Run:
                                   os.path.join(self.rundir,
                                                "vm-%s.log" % v.name))
             self.vmproc[v.name] = pr
-            self.qmp_paths = getattr(self, "qmp_paths", {})
             self.qmp_paths[v.name] = qmp
         for v in self.scn.vms:
             wait_for_socket(self.qmp_paths[v.name], self.vmproc[v.name])
@@ -329,7 +350,10 @@ class Run:
     # ---- driver ---------------------------------------------------------
     def run(self):
         os.makedirs(self.rundir, exist_ok=True)
+        sweep_stale()
         self.tmp = tempfile.mkdtemp(prefix="bscen-", dir="/tmp")
+        with open(os.path.join(self.tmp, "harness.pid"), "w") as f:
+            f.write("%d\n" % os.getpid())
         self.result["load_before"] = round(os.getloadavg()[0], 2)
         ok = False
         try:
@@ -351,16 +375,19 @@ class Run:
         for name, pr in list(self.vmproc.items()) + [
                 ("balloond", self.procs.procs[0] if self.procs.procs
                  else None)]:
-            if pr is None or not pr.alive():
+            if pr is None or not pr.alive() or (name == "balloond" and
+                                                not self.ctl_path):
                 continue
             path = self.qmp_paths.get(name) if name != "balloond" else None
             try:
                 if path:
                     Qmp(path, timeout=3.0).close()
                 else:
-                    Ctl(self.ctl_path, timeout=3.0).cmd("version")
+                    c = Ctl(self.ctl_path, timeout=3.0)
+                    c.cmd("version")
+                    c.close()
                 continue
-            except HarnessError:
+            except (HarnessError, OSError):
                 pass
             out = os.path.join(self.rundir, "hang-%s.txt" % name)
             self.log("    %s does not answer: stacks in %s" % (name, out))
