@@ -323,7 +323,10 @@ void ctl_print_vm(FILE *f, struct json_object *vm, double now)
 	kv_size(t, vm, "target");
 	kv_size(t, vm, "min");
 	kv_size(t, vm, "max");
-	if (ctl_json_u64(vm, "max", &max) &&
+	kv_size(t, vm, "boot");
+	/* The balloon holds boot - actual; max stands in for an unknown boot.
+	 */
+	if ((ctl_json_u64(vm, "boot", &max) || ctl_json_u64(vm, "max", &max)) &&
 	    ctl_json_u64(vm, "actual", &actual) && max >= actual)
 		kv_add(t, "balloon", bc_format_size(max - actual, buf, 32));
 	else
@@ -352,6 +355,38 @@ static bool byte_stat(const char *name)
 	return false;
 }
 
+/* The order of balloonctl(1): virtio-balloon stat tags 0-9 as QEMU names
+ * them, then the extended counters Linux reports (tags 10-15). */
+static const char *const stat_order[] = {
+        "stat-swap-in",          "stat-swap-out",     "stat-major-faults",
+        "stat-minor-faults",     "stat-free-memory",  "stat-total-memory",
+        "stat-available-memory", "stat-disk-caches",  "stat-htlb-pgalloc",
+        "stat-htlb-pgfail",      "stat-oom-kills",    "stat-alloc-stalls",
+        "stat-async-scans",      "stat-direct-scans", "stat-async-reclaims",
+        "stat-direct-reclaims"};
+
+static bool known_stat(const char *name)
+{
+	for (size_t i = 0; i < sizeof(stat_order) / sizeof(*stat_order); i++)
+		if (!strcmp(name, stat_order[i]))
+			return true;
+	return false;
+}
+
+static void stat_row(struct ctl_table *t, struct json_object *st,
+                     const char *key, struct json_object *val)
+{
+	char buf[64];
+
+	if (byte_stat(key))
+		kv_size(t, st, key);
+	else if (json_object_is_type(val, json_type_int) &&
+	         json_object_get_int64(val) < 0)
+		kv_add(t, key, "-");
+	else
+		kv_add(t, key, scalar(val, buf, sizeof(buf)));
+}
+
 void ctl_print_stats(FILE *f, struct json_object *res, double now)
 {
 	struct ctl_table *t = kv_new();
@@ -367,15 +402,16 @@ void ctl_print_stats(FILE *f, struct json_object *res, double now)
 	kv_add(t, "last-update", ctl_format_time(up, now, buf, sizeof(buf)));
 	json_object_object_get_ex(res, "stats", &st);
 	if (json_object_is_type(st, json_type_object)) {
+		/* The documented order first (virtio tag order), whatever the
+		 * peer's JSON order was; then anything else it reported. */
+		for (size_t i = 0; i < sizeof(stat_order) / sizeof(*stat_order);
+		     i++)
+			if (json_object_object_get_ex(st, stat_order[i], &x))
+				stat_row(t, st, stat_order[i], x);
 		json_object_object_foreach(st, key, val)
 		{
-			if (byte_stat(key))
-				kv_size(t, st, key);
-			else if (json_object_is_type(val, json_type_int) &&
-			         json_object_get_int64(val) < 0)
-				kv_add(t, key, "-");
-			else
-				kv_add(t, key, scalar(val, buf, sizeof(buf)));
+			if (!known_stat(key))
+				stat_row(t, st, key, val);
 		}
 	}
 	print_kv(t, f);

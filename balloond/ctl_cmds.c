@@ -296,6 +296,11 @@ static void cmd_max(struct bd *bd, struct json_object *args, struct ctl_call *c)
 		         fmt_size(v, a), fmt_size(vm->boot, b), vm->name);
 		return;
 	}
+	if (!vm->boot && v > vm->max)
+		bc_warn("vm %s: boot size unknown (the peer has no "
+		        "query-memory-size-summary): max raised to %s "
+		        "unchecked",
+		        vm->name, fmt_size(v, a));
 	vm->max = v;
 	clamp_target(vm);
 	bd_changed(bd);

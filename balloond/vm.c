@@ -514,6 +514,7 @@ struct json_object *vm_to_json(const struct vm *vm)
 	        o, "status",
 	        vm->status[0] ? json_object_new_string(vm->status) : NULL);
 	json_object_object_add(o, "max", u64_or_null(vm->max, vm->max));
+	json_object_object_add(o, "boot", u64_or_null(vm->boot, vm->boot));
 	json_object_object_add(o, "min", json_object_new_uint64(vm->min));
 	json_object_object_add(o, "shares", json_object_new_int64(vm->shares));
 	json_object_object_add(o, "target",

@@ -373,6 +373,40 @@ static void test_min_max_shares(void **state)
 	assert_int_equal(vm->shares, 3000);
 }
 
+/* A peer without query-memory-size-summary (QEMU before 2.11): the boot
+ * size is unknown ("boot": null), max starts at the first actual seen and
+ * the user may raise it (QEMU clamps a balloon target to its RAM size).
+ * With the command, boot is reported and max cannot exceed it. */
+static void test_boot_size(void **state)
+{
+	struct t *t = *state;
+	struct json_object *rep, *boot;
+
+	t->fq.boot = 0;
+	add_web(t, "");
+	rep = ok(t, "{\"v\":1,\"cmd\":\"info\",\"args\":{\"vm\":\"web\"}}");
+	assert_true(json_object_object_get_ex(rig_result(rep, NULL), "boot",
+	                                      &boot));
+	assert_null(boot);
+	assert_int_equal(rig_u64(rig_result(rep, NULL), "max"), 1 * GiB);
+	json_object_put(rep);
+	rep = ok(t, "{\"v\":1,\"cmd\":\"max\",\"args\":{\"vm\":\"web\","
+	            "\"max\":2147483648}}");
+	assert_int_equal(rig_u64(rig_result(rep, NULL), "max"), 2 * GiB);
+	json_object_put(rep);
+	json_object_put(ok(t, "{\"v\":1,\"cmd\":\"remove\",\"args\":{"
+	                      "\"vm\":\"web\"}}"));
+
+	t->fq.boot = 1 * GiB;
+	add_web(t, "");
+	rep = ok(t, "{\"v\":1,\"cmd\":\"info\",\"args\":{\"vm\":\"web\"}}");
+	assert_int_equal(rig_u64(rig_result(rep, NULL), "boot"), 1 * GiB);
+	json_object_put(rep);
+	refused(t, "above-max",
+	        "{\"v\":1,\"cmd\":\"max\",\"args\":{\"vm\":\"web\",\"max\":"
+	        "2147483648}}");
+}
+
 static bool has_stats(void *arg)
 {
 	struct vm *vm = arg;
@@ -547,6 +581,7 @@ int main(void)
 	        T(test_set),
 	        T(test_unreachable),
 	        T(test_min_max_shares),
+	        T(test_boot_size),
 	        T(test_stats_host),
 	        T(test_policy_verbs),
 	        cmocka_unit_test(test_peer_allowed),
