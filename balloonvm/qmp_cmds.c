@@ -310,3 +310,17 @@ struct json_object *qmp_dispatch(struct qmp_session *s,
 		json_object_object_add(rsp, "id", json_object_get(id));
 	return rsp;
 }
+
+bool qmp_request_waits_guest(const struct qmp_session *s,
+                             struct json_object *req)
+{
+	struct json_object *ex;
+	const struct qmp_cmd *cmd;
+
+	if (!s->negotiated || !json_object_is_type(req, json_type_object) ||
+	    !json_object_object_get_ex(req, "execute", &ex) ||
+	    !json_object_is_type(ex, json_type_string))
+		return false;
+	cmd = find_cmd(json_object_get_string(ex));
+	return cmd && cmd->waits_guest;
+}

@@ -48,7 +48,9 @@ struct qmp_guest_stats {
 };
 
 /*
- * What the dispatcher needs from the VM.  Callbacks run on the QMP thread.
+ * What the dispatcher needs from the VM.  Callbacks run on the QMP thread,
+ * except workload_add/_set/_stop, which the server calls from its worker
+ * thread (one at a time) because they wait for the guest.
  * Callbacks that can fail fill @err (a NUL-terminated message for the
  * GenericError reply) and return -errno.
  */
@@ -90,6 +92,16 @@ struct qmp_session {
 struct json_object *qmp_dispatch(struct qmp_session *s,
                                  const struct qmp_backend *be, void *ctx,
                                  struct json_object *req);
+
+/*
+ * Whether @req, in session @s, names a command whose backend call waits for
+ * the guest to act (the x-bvm-workload-* control commands).  The server
+ * runs those through qmp_dispatch() on a worker thread, so that the QMP
+ * thread never waits for the guest.  A request that is malformed or not
+ * allowed yet returns false (its error reply is immediate).
+ */
+bool qmp_request_waits_guest(const struct qmp_session *s,
+                             struct json_object *req);
 
 /* {"error": {"class": @cls, "desc": printf(@fmt, ...)}} without an id. */
 struct json_object *qmp_error(const char *cls, const char *fmt, ...)

@@ -69,10 +69,10 @@ static const struct qmp_arg args_stop[] = {
 };
 
 const struct qmp_cmd qmp_bvm_cmds[] = {
-        {"x-bvm-workload-add", args_add, cmd_wl_add},
-        {"x-bvm-workload-set", args_set, cmd_wl_set},
-        {"x-bvm-workload-stop", args_stop, cmd_wl_stop},
-        {"x-bvm-query-workloads", NULL, cmd_query_workloads},
-        {"x-bvm-query-memory", NULL, cmd_query_memory},
+        {"x-bvm-workload-add", args_add, cmd_wl_add, true},
+        {"x-bvm-workload-set", args_set, cmd_wl_set, true},
+        {"x-bvm-workload-stop", args_stop, cmd_wl_stop, true},
+        {"x-bvm-query-workloads", NULL, cmd_query_workloads, false},
+        {"x-bvm-query-memory", NULL, cmd_query_memory, false},
         {0},
 };

@@ -32,6 +32,7 @@ struct qmp_cmd {
 	const char *name;
 	const struct qmp_arg *args; /* NULL-name terminated, NULL = none */
 	struct json_object *(*fn)(const struct qmp_call *c);
+	bool waits_guest; /* the backend call waits for the guest to act */
 };
 
 extern const struct qmp_cmd qmp_machine_cmds[];

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * qmp_server.c - QMP over a Unix socket on the VMM thread's loop: accept,
- * greet, read lines, dispatch, queue replies and events.
+ * greet, read lines, dispatch, queue replies and events.  Requests that wait
+ * for the guest go to a worker thread; their replies come back through an
+ * eventfd, and the client's further lines wait in its read buffer.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,7 +28,16 @@ struct qmp_client {
 	char *out;
 	size_t out_len, out_cap;
 	bool dead; /* closed; freed by qmp_server_tick() */
+	bool busy; /* a request of ours is with the worker */
 	struct qmp_client *next;
+};
+
+/* A request for the worker thread, and then its reply. */
+struct qmp_job {
+	struct qmp_client *c;
+	struct qmp_session sess; /* a copy: the worker only reads it */
+	struct json_object *req, *rsp;
+	struct qmp_job *next;
 };
 
 static void client_close(struct qmp_client *c)
@@ -56,8 +68,10 @@ static int client_flush(struct qmp_client *c)
 	}
 	memmove(c->out, c->out + done, c->out_len - done);
 	c->out_len -= done;
+	/* A busy client's next lines wait until its reply is sent. */
 	return vm_loop_mod(c->srv->loop, &c->w,
-	                   c->out_len ? EPOLLIN | EPOLLOUT : EPOLLIN);
+	                   (c->busy ? 0 : EPOLLIN) |
+	                           (c->out_len ? EPOLLOUT : 0));
 }
 
 /* Queue one message; a client over QMP_MAX_OUT is dropped. */
@@ -95,10 +109,35 @@ static void client_send(struct qmp_client *c, struct json_object *msg)
 		client_close(c);
 }
 
+/* Hand @req to the worker; false on ENOMEM (then it runs here). */
+static bool submit_job(struct qmp_client *c, struct json_object *req)
+{
+	struct qmp_server *s = c->srv;
+	struct qmp_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return false;
+	j->c = c;
+	j->sess = c->sess;
+	j->req = json_object_get(req);
+	c->busy = true;
+	pthread_mutex_lock(&s->wlock);
+	*s->todo_tail = j;
+	s->todo_tail = &j->next;
+	pthread_cond_signal(&s->wcond);
+	pthread_mutex_unlock(&s->wlock);
+	if (client_flush(c) < 0) /* stop reading its lines meanwhile */
+		client_close(c);
+	return true;
+}
+
 static void handle_line(struct qmp_client *c, int ret, struct json_object *req)
 {
 	struct json_object *rsp;
 
+	if (ret > 0 && c->srv->worker_up &&
+	    qmp_request_waits_guest(&c->sess, req) && submit_job(c, req))
+		return;
 	if (ret == -EMSGSIZE)
 		rsp = qmp_error(
 		        QMP_GENERIC_ERROR,
@@ -115,26 +154,34 @@ static void handle_line(struct qmp_client *c, int ret, struct json_object *req)
 	json_object_put(rsp);
 }
 
+/* Dispatch the complete lines we hold, until one goes to the worker. */
+static void client_lines(struct qmp_client *c)
+{
+	while (!c->dead && !c->busy) {
+		struct json_object *req = NULL;
+		int ret = bc_jsonl_next(&c->rd, &req);
+		if (ret == 0)
+			break;
+		if (ret < 0 && ret != -EMSGSIZE && ret != -EBADMSG) {
+			client_close(c);
+			return;
+		}
+		handle_line(c, ret, req);
+		json_object_put(req);
+	}
+}
+
 static void client_read(struct qmp_client *c)
 {
-	for (int i = 0; i < READS_PER_WAKEUP && !c->dead; i++) {
+	for (int i = 0; i < READS_PER_WAKEUP && !c->dead && !c->busy; i++) {
 		ssize_t n = bc_jsonl_read(&c->rd, c->w.fd);
 		if (n == -EAGAIN)
 			return;
-		while (!c->dead) {
-			struct json_object *req = NULL;
-			int ret = bc_jsonl_next(&c->rd, &req);
-			if (ret == 0)
-				break;
-			if (ret < 0 && ret != -EMSGSIZE && ret != -EBADMSG) {
-				client_close(c);
-				return;
-			}
-			handle_line(c, ret, req);
-			json_object_put(req);
-		}
+		client_lines(c);
 		if (n <= 0) {
-			client_close(c); /* EOF or error (no-op if closed) */
+			/* EOF or error (no-op if closed); a reply still with
+			 * the worker is dropped */
+			client_close(c);
 			return;
 		}
 	}
@@ -144,7 +191,11 @@ static void client_io(struct vm_watch *w, uint32_t events)
 {
 	struct qmp_client *c = bvm_container_of(w, struct qmp_client, w);
 
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (c->busy && (events & (EPOLLHUP | EPOLLERR))) {
+		client_close(c); /* gone while the worker has its request */
+		return;
+	}
+	if (!c->busy && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		client_read(c);
 	if (!c->dead && (events & EPOLLOUT) && client_flush(c) < 0)
 		client_close(c);
@@ -197,6 +248,141 @@ static void listen_io(struct vm_watch *w, uint32_t events)
 	}
 }
 
+/* ---- the worker thread -------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+	struct qmp_server *s = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->wlock);
+	for (;;) {
+		struct qmp_job *j;
+
+		while (!s->wquit && !s->todo)
+			pthread_cond_wait(&s->wcond, &s->wlock);
+		if (s->wquit)
+			break;
+		j = s->todo;
+		s->todo = j->next;
+		if (!s->todo)
+			s->todo_tail = &s->todo;
+		pthread_mutex_unlock(&s->wlock);
+		j->rsp = qmp_dispatch(&j->sess, s->be, s->ctx, j->req);
+		pthread_mutex_lock(&s->wlock);
+		j->next = s->done;
+		s->done = j;
+		if (write(s->done_fd, &one, sizeof(one)) < 0) {
+			/* the counter cannot overflow: nothing to do */
+		}
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return NULL;
+}
+
+static void job_free(struct qmp_job *j)
+{
+	json_object_put(j->req);
+	json_object_put(j->rsp);
+	free(j);
+}
+
+/* QMP thread: send the worker's replies, resume their clients. */
+static void done_io(struct vm_watch *w, uint32_t events)
+{
+	struct qmp_server *s = bvm_container_of(w, struct qmp_server, done_w);
+	struct qmp_job *j, *next;
+	uint64_t n;
+
+	(void)events;
+	if (read(w->fd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: already drained */
+	}
+	pthread_mutex_lock(&s->wlock);
+	j = s->done;
+	s->done = NULL;
+	pthread_mutex_unlock(&s->wlock);
+	for (; j; j = next) {
+		struct qmp_client *c = j->c;
+
+		next = j->next;
+		c->busy = false;
+		if (!c->dead) {
+			if (!j->rsp)
+				j->rsp = qmp_error(QMP_GENERIC_ERROR,
+				                   "out of memory");
+			client_send(c, j->rsp);
+		}
+		job_free(j);
+		client_lines(c); /* what it sent meanwhile */
+		if (!c->dead && client_flush(c) < 0)
+			client_close(c);
+	}
+}
+
+static int worker_start(struct qmp_server *s)
+{
+	int ret;
+
+	s->todo_tail = &s->todo;
+	s->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->done_fd < 0)
+		return -errno;
+	ret = vm_loop_add(s->loop, &s->done_w, s->done_fd, EPOLLIN, done_io);
+	if (ret)
+		goto err_fd;
+	ret = -pthread_mutex_init(&s->wlock, NULL);
+	if (ret)
+		goto err_watch;
+	ret = -pthread_cond_init(&s->wcond, NULL);
+	if (ret)
+		goto err_mutex;
+	ret = -pthread_create(&s->worker, NULL, worker_main, s);
+	if (ret)
+		goto err_cond;
+	s->worker_up = true;
+	return 0;
+err_cond:
+	pthread_cond_destroy(&s->wcond);
+err_mutex:
+	pthread_mutex_destroy(&s->wlock);
+err_watch:
+	vm_loop_del(s->loop, &s->done_w);
+err_fd:
+	close(s->done_fd);
+	s->done_fd = -1;
+	return ret;
+}
+
+/* Join the worker (after the request it runs); drop every job. */
+static void worker_stop(struct qmp_server *s)
+{
+	struct qmp_job *lists[2], *next;
+
+	if (!s->worker_up)
+		return;
+	pthread_mutex_lock(&s->wlock);
+	s->wquit = true;
+	pthread_cond_broadcast(&s->wcond);
+	pthread_mutex_unlock(&s->wlock);
+	pthread_join(s->worker, NULL);
+	s->worker_up = false;
+	lists[0] = s->todo;
+	lists[1] = s->done;
+	s->todo = s->done = NULL;
+	for (int i = 0; i < 2; i++)
+		for (struct qmp_job *j = lists[i]; j; j = next) {
+			next = j->next;
+			j->c->busy = false;
+			job_free(j);
+		}
+	pthread_cond_destroy(&s->wcond);
+	pthread_mutex_destroy(&s->wlock);
+	vm_loop_del(s->loop, &s->done_w);
+	close(s->done_fd);
+	s->done_fd = -1;
+}
+
 int qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
                     const char *path, const struct qmp_backend *be, void *ctx)
 {
@@ -204,6 +390,7 @@ int qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
 
 	memset(s, 0, sizeof(*s));
 	s->loop = loop;
+	s->done_fd = -1;
 	s->be = be;
 	s->ctx = ctx;
 	s->lw.fd = -1;
@@ -220,7 +407,12 @@ int qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
 	ret = vm_loop_add(loop, &s->lw, fd, EPOLLIN, listen_io);
 	if (ret)
 		goto err_sock;
+	ret = worker_start(s);
+	if (ret)
+		goto err_watch;
 	return 0;
+err_watch:
+	vm_loop_del(loop, &s->lw);
 err_sock:
 	close(fd);
 	unlink(path);
@@ -236,7 +428,7 @@ static void free_dead(struct qmp_server *s)
 
 	while (*pp) {
 		struct qmp_client *c = *pp;
-		if (!c->dead) {
+		if (!c->dead || c->busy) { /* a job still points at it */
 			pp = &c->next;
 			continue;
 		}
@@ -249,6 +441,7 @@ static void free_dead(struct qmp_server *s)
 
 void qmp_server_fini(struct qmp_server *s)
 {
+	worker_stop(s);
 	for (struct qmp_client *c = s->clients; c; c = c->next)
 		client_close(c);
 	free_dead(s);

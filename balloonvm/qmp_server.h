@@ -8,10 +8,17 @@
  * than stalling the VMM thread).  Events are rate limited per name the way
  * QEMU limits them (BALLOON_CHANGE: at most one a second, the latest value
  * delivered at the end of the period).
- * Runs on the VMM thread's vm_loop.  Return contract: 0 or -errno.
+ * Runs on the VMM thread's vm_loop.  Commands that wait for the guest
+ * (qmp_request_waits_guest()) are dispatched on the server's worker thread
+ * instead, one at a time: their client gets no further command handled
+ * until that reply is sent (QMP's one-command-at-a-time per session), while
+ * every other client, events and the rest of the loop carry on.
+ * Return contract: 0 or -errno.
  */
 #ifndef BVM_QMP_SERVER_H
 #define BVM_QMP_SERVER_H
+
+#include <pthread.h>
 
 #include <bc_jsonl.h>
 
@@ -23,6 +30,7 @@
 #define QMP_MAX_OUT     (8u * 1024 * 1024) /* unsent bytes per client */
 
 struct qmp_client;
+struct qmp_job;
 
 /* A rate-limited event: at most one per @period_ms. */
 struct qmp_throttle {
@@ -42,13 +50,23 @@ struct qmp_server {
 	unsigned nclients;
 	struct qmp_throttle thr[1];
 	uint64_t rejected; /* connections refused (too many clients) */
+	/* the worker thread: requests that wait for the guest */
+	pthread_t worker;
+	bool worker_up;
+	pthread_mutex_t wlock; /* guards todo, done, wquit */
+	pthread_cond_t wcond;  /* todo non-empty or wquit */
+	struct qmp_job *todo, **todo_tail, *done;
+	bool wquit;
+	int done_fd; /* eventfd: the worker finished a job */
+	struct vm_watch done_w;
 };
 
 /* Listen on @path (a stale socket is replaced, mode 0600) and serve
  * commands through @be.  Returns 0 or -errno. */
 int qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
                     const char *path, const struct qmp_backend *be, void *ctx);
-/* Close every client and the socket, unlink @path. */
+/* Stop the worker (it finishes the request it is running; queued ones are
+ * dropped), close every client and the socket, unlink @path. */
 void qmp_server_fini(struct qmp_server *s);
 
 /* Broadcast an event to every negotiated client (rate limited per name).

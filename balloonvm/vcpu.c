@@ -5,13 +5,16 @@
  * workloads), then loops: run workloads for a few milliseconds (the
  * scheduler also runs the gmm's kswapd tick), let the balloon driver make
  * progress whenever the device interrupted (irq_fd / cfg_fd) or it asked to
- * be called again, publish a snapshot, and sleep on the transport's
- * eventfds until there is something to do.
+ * be called again (each step spends at most DRV_ALLOC_NS reclaiming for
+ * the balloon), publish a snapshot, and sleep on the transport's eventfds
+ * until there is something to do.  On power-off it closes the scheduler to
+ * QMP's worker and leaves; vcpu_stop() joins it and frees the guest.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bc_util.h>
@@ -22,6 +25,11 @@
 #define DRV_RETRY_MS  5                  /* driver waiting for pages */
 #define PUBLISH_NS    (50 * 1000 * 1000) /* snapshot period */
 #define IDLE_MAX_MS   50
+/* Inflating under pressure means reclaim and swap-out: a driver step gets
+ * this much of it, in chunks, then the workloads and power-off get their
+ * turn (the driver asks to be called again for the rest). */
+#define DRV_ALLOC_NS    (20 * 1000 * 1000)
+#define DRV_ALLOC_CHUNK 256 /* pages per gmm_balloon_alloc() */
 
 /* Deflate-on-OOM: the gmm is out of memory; ask the balloon first. */
 static size_t oom_notify(void *ctx, size_t want_pages)
@@ -34,6 +42,53 @@ static size_t oom_notify(void *ctx, size_t want_pages)
 	got = bln_driver_deflate_oom(c->drv, want_pages);
 	return got > 0 ? (size_t)got : 0;
 }
+
+/* The driver's hooks: the gmm's, with inflation bounded per step. */
+static unsigned drv_alloc(void *ctx, uint32_t *pfns, unsigned n)
+{
+	struct vcpu *c = ctx;
+	unsigned got = 0;
+
+	while (got < n && bc_now_ns() < c->alloc_end_ns) {
+		unsigned k =
+		        n - got < DRV_ALLOC_CHUNK ? n - got : DRV_ALLOC_CHUNK;
+		unsigned g = gmm_balloon_alloc(c->gmm, pfns + got, k);
+
+		got += g;
+		if (g < k)
+			break; /* at the floor, or nothing reclaimable */
+	}
+	return got;
+}
+
+static void drv_free(void *ctx, const uint32_t *pfns, unsigned n)
+{
+	gmm_driver_ops.free_pages(((struct vcpu *)ctx)->gmm, pfns, n);
+}
+
+static void drv_stats(void *ctx, uint64_t vals[VIRTIO_BALLOON_S_NR],
+                      uint32_t *valid)
+{
+	gmm_driver_ops.fill_stats(((struct vcpu *)ctx)->gmm, vals, valid);
+}
+
+static unsigned drv_report_take(void *ctx, struct bln_range *r, unsigned max)
+{
+	return gmm_driver_ops.report_take(((struct vcpu *)ctx)->gmm, r, max);
+}
+
+static void drv_report_done(void *ctx, const struct bln_range *r, unsigned n)
+{
+	gmm_driver_ops.report_done(((struct vcpu *)ctx)->gmm, r, n);
+}
+
+static const struct bln_driver_ops vcpu_driver_ops = {
+        .alloc_pages = drv_alloc,
+        .free_pages = drv_free,
+        .fill_stats = drv_stats,
+        .report_take = drv_report_take,
+        .report_done = drv_report_done,
+};
 
 static void publish(struct vm *vm, bool booted, int err)
 {
@@ -86,8 +141,8 @@ static int boot_driver(struct vm *vm)
 	        .queue_size = VM_QUEUE_SIZE,
 	        .batch_pfns = VM_BATCH_PFNS,
 	        .max_inflight = VM_MAX_INFLIGHT,
-	        .ops = &gmm_driver_ops,
-	        .ctx = vm->cpu.gmm,
+	        .ops = &vcpu_driver_ops,
+	        .ctx = &vm->cpu,
 	};
 	int ret = bln_driver_create(&dc, &vm->cpu.drv);
 
@@ -121,7 +176,8 @@ static int boot_workloads(struct vm *vm)
 	return 0;
 }
 
-static void shutdown_guest(struct vm *vm)
+/* Called with the guest gone (joined): free it. */
+static void free_guest(struct vm *vm)
 {
 	wl_sched_destroy(vm->sched);
 	vm->sched = NULL;
@@ -129,6 +185,40 @@ static void shutdown_guest(struct vm *vm)
 	vm->cpu.drv = NULL;
 	gmm_destroy(vm->cpu.gmm);
 	vm->cpu.gmm = NULL;
+}
+
+/* CLOCK_REALTIME (the condition variable's clock) @ms from now. */
+static void deadline_in(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * Leaving: refuse new workload commands, and carry out those that QMP's
+ * worker has already queued (it waits for them), until no caller is left
+ * inside the scheduler.  Then the scheduler can be freed safely.
+ */
+static void close_sched(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->sched_closed = true;
+	while (vm->sched_users && vm->sched) {
+		struct timespec ts;
+
+		pthread_mutex_unlock(&vm->lock);
+		wl_sched_run(vm->sched, 0, NULL);
+		deadline_in(&ts, 1);
+		pthread_mutex_lock(&vm->lock);
+		if (vm->sched_users)
+			pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
+	}
+	pthread_mutex_unlock(&vm->lock);
 }
 
 /* The balloon driver's turn: after an interrupt, or when it asked. */
@@ -139,6 +229,7 @@ static void drive_balloon(struct vm *vm, bool irq)
 
 	if (!c->drv || (!irq && !c->drv_pending))
 		return;
+	c->alloc_end_ns = bc_now_ns() + DRV_ALLOC_NS;
 	ret = bln_driver_step(c->drv);
 	if (ret < 0) {
 		/* The device wants a reset or the rings are corrupt: a real
@@ -202,10 +293,11 @@ static void *vcpu_main(void *arg)
 	bln_notify(vm->exit_fd); /* booted (or failed to) */
 	if (!ret)
 		guest_loop(vm);
-	shutdown_guest(vm);
+	close_sched(vm);
 	pthread_mutex_lock(&vm->lock);
 	vm->snap.booted = false;
 	vm->snap.exited = true;
+	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	bln_notify(vm->exit_fd);
 	return NULL;
@@ -228,14 +320,28 @@ int vcpu_start(struct vm *vm)
 	return 0;
 }
 
-void vcpu_stop(struct vm *vm)
+int vcpu_stop(struct vm *vm, int timeout_ms)
 {
+	struct timespec ts;
+	bool exited;
+
 	if (!vm->vcpu_started)
-		return;
+		return 0;
 	__atomic_store_n(&vm->power_off, true, __ATOMIC_RELEASE);
 	bln_notify(vm->stop_fd);
+	deadline_in(&ts, timeout_ms);
+	pthread_mutex_lock(&vm->lock);
+	while (!vm->snap.exited &&
+	       pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == 0)
+		;
+	exited = vm->snap.exited;
+	pthread_mutex_unlock(&vm->lock);
+	if (!exited)
+		return -ETIMEDOUT;
 	pthread_join(vm->vcpu_thread, NULL);
 	vm->vcpu_started = false;
 	close(vm->stop_fd);
 	vm->stop_fd = -1;
+	free_guest(vm);
+	return 0;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vm.c - a balloonvm's lifecycle and its VMM thread: guest RAM, transport,
- * device, the epoll loop (device eventfds, QMP, stats timer, signals, vCPU
- * exit), BALLOON_CHANGE and SHUTDOWN events.
+ * device, the epoll loop (QMP, signals, vCPU exit, the device thread's
+ * "actual changed"), BALLOON_CHANGE and SHUTDOWN events.  The device itself
+ * is served by the device thread (vm_dev.c), the guest by the vCPU thread
+ * (vcpu.c): nothing here waits for either.
  */
 #include <errno.h>
 #include <signal.h>
@@ -78,33 +80,14 @@ static void check_actual(struct vm *vm)
 		json_object_put(d);
 }
 
-static void dev_io(struct vm_watch *w, uint32_t events)
+/* The device thread saw actual change. */
+static void actual_io(struct vm_watch *w, uint32_t events)
 {
-	struct vm *vm = bvm_container_of(w, struct vm_dev_watch, w)->vm;
-	int ret;
+	struct vm *vm = bvm_container_of(w, struct vm, actual_w);
 
 	(void)events;
 	bln_drain(w->fd);
-	ret = bln_device_process(vm->dev);
-	if (ret == -EIO && !vm->dev_err_logged) {
-		bc_warn("balloon device: needs reset (bad request from guest)");
-		vm->dev_err_logged = true;
-	} else if (ret >= 0) {
-		vm->dev_err_logged = false;
-	}
 	check_actual(vm);
-}
-
-static void timer_io(struct vm_watch *w, uint32_t events)
-{
-	struct vm *vm = bvm_container_of(w, struct vm, timer_w);
-	uint64_t n;
-
-	(void)events;
-	if (read(w->fd, &n, sizeof(n)) != sizeof(n))
-		return;
-	/* -EAGAIN: the guest has not handed us a stats buffer yet. */
-	bln_device_request_stats(vm->dev);
 }
 
 static void sig_io(struct vm_watch *w, uint32_t events)
@@ -209,44 +192,36 @@ static int watch_all(struct vm *vm)
 	sigset_t ss;
 	int ret = vm_loop_init(&vm->loop);
 
-	for (unsigned i = 0; !ret && i <= BLN_VQ_COUNT; i++) {
-		int fd = i < BLN_VQ_COUNT ? vm->t.kick_fd[i] : vm->t.status_fd;
-		vm->dev_w[i].vm = vm;
-		ret = vm_loop_add(&vm->loop, &vm->dev_w[i].w, fd, EPOLLIN,
-		                  dev_io);
-	}
 	if (ret)
 		return ret;
-	/* SIGINT/SIGTERM arrive through a signalfd; the vCPU thread,
-	 * created later, inherits the blocked mask. */
+	/* SIGINT/SIGTERM arrive through a signalfd; the device and vCPU
+	 * threads, created later, inherit the blocked mask. */
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGINT);
 	sigaddset(&ss, SIGTERM);
 	ret = -pthread_sigmask(SIG_BLOCK, &ss, NULL);
 	if (ret)
 		return ret;
-	vm->timer_fd =
-	        timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (vm->timer_fd < 0)
-		return -errno;
+	ret = vm_dev_init(vm);
+	if (ret)
+		return ret;
 	vm->sig_fd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (vm->sig_fd < 0)
 		return -errno;
 	vm->exit_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (vm->exit_fd < 0)
 		return -errno;
-	ret = vm_loop_add(&vm->loop, &vm->timer_w, vm->timer_fd, EPOLLIN,
-	                  timer_io);
-	if (!ret)
-		ret = vm_loop_add(&vm->loop, &vm->sig_w, vm->sig_fd, EPOLLIN,
-		                  sig_io);
+	ret = vm_loop_add(&vm->loop, &vm->sig_w, vm->sig_fd, EPOLLIN, sig_io);
 	if (!ret)
 		ret = vm_loop_add(&vm->loop, &vm->exit_w, vm->exit_fd, EPOLLIN,
 		                  exit_io);
+	if (!ret)
+		ret = vm_loop_add(&vm->loop, &vm->actual_w, vm->actual_fd,
+		                  EPOLLIN, actual_io);
 	return ret;
 }
 
-/* Serve the device while the guest boots (the driver negotiates). */
+/* Wait for the guest to boot (the device thread serves its driver). */
 static int wait_boot(struct vm *vm)
 {
 	uint64_t end = bc_now_ms() + BOOT_TIMEOUT_MS;
@@ -278,10 +253,17 @@ int vm_create(const struct vm_cfg *cfg, struct vm **out)
 		return -ENOMEM;
 	vm->cfg = *cfg;
 	vm->ram_fd = vm->timer_fd = vm->sig_fd = vm->exit_fd = -1;
-	vm->stop_fd = vm->loop.epfd = -1;
+	vm->stop_fd = vm->loop.epfd = vm->dev_loop.epfd = -1;
+	vm->dev_stop_fd = vm->actual_fd = -1;
 	vm->stop_reason = "host-qmp-quit";
 	ret = -pthread_mutex_init(&vm->lock, NULL);
 	if (ret) {
+		free(vm);
+		return ret;
+	}
+	ret = -pthread_cond_init(&vm->cond, NULL);
+	if (ret) {
+		pthread_mutex_destroy(&vm->lock);
 		free(vm);
 		return ret;
 	}
@@ -292,6 +274,9 @@ int vm_create(const struct vm_cfg *cfg, struct vm **out)
 	if (ret)
 		goto err_vm;
 	ret = watch_all(vm);
+	if (ret)
+		goto err_vm;
+	ret = vm_dev_start(vm);
 	if (ret)
 		goto err_vm;
 	ret = vcpu_start(vm);
@@ -351,15 +336,26 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/* A guest stuck in I/O must not keep the process from exiting. */
+#define VCPU_STOP_MS 2000
+
 void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
-	vcpu_stop(vm);
+	if (vcpu_stop(vm, VCPU_STOP_MS)) {
+		/* The vCPU thread still runs on guest RAM and the transport:
+		 * free nothing, the process is about to exit anyway. */
+		bc_err("guest did not stop within %d ms; leaving it",
+		       VCPU_STOP_MS);
+		if (vm->qmp_up)
+			unlink(vm->cfg.qmp);
+		return;
+	}
+	vm_dev_fini(vm);
 	if (vm->qmp_up)
 		qmp_server_fini(&vm->qmp);
 	vm_loop_fini(&vm->loop);
-	close_fd(&vm->timer_fd);
 	close_fd(&vm->sig_fd);
 	close_fd(&vm->exit_fd);
 	bln_device_destroy(vm->dev);
@@ -367,6 +363,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->ram)
 		bln_prim_unmap(vm->ram, vm->ram_bytes);
 	close_fd(&vm->ram_fd);
+	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }

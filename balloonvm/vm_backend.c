@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vm_backend.c - what QMP sees of a struct vm: the device's balloon state
- * and guest stats (VMM thread), workloads through the scheduler's
- * thread-safe calls, and a memory report that puts the guest's view (gmm
- * snapshot), the driver's and the device's counters and the host's view
- * (RSS of this process) side by side.
+ * (its registers and atomic counters) and the guest stats the device thread
+ * published, workloads through the scheduler's thread-safe calls (on the
+ * QMP worker thread: they wait for the guest), and a memory report that puts
+ * the guest's view (gmm snapshot), the driver's and the device's counters and
+ * the host's view (RSS of this process) side by side.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -59,10 +60,14 @@ static int be_set_interval(void *ctx, int64_t secs, char *err)
 
 static void be_stats(void *ctx, struct qmp_guest_stats *out)
 {
+	struct vm *vm = ctx;
 	struct bln_guest_stats gs;
 	uint64_t now = bc_now_ns();
 
-	bln_device_stats(V(ctx)->dev, &gs);
+	/* the device thread's copy after its last pass */
+	pthread_mutex_lock(&vm->lock);
+	gs = vm->dev_stats;
+	pthread_mutex_unlock(&vm->lock);
 	memcpy(out->val, gs.val, sizeof(out->val));
 	out->valid = gs.valid;
 	out->last_update = 0;
@@ -72,31 +77,79 @@ static void be_stats(void *ctx, struct qmp_guest_stats *out)
 		                  (double)(now - gs.updated_ns) / 1e9);
 }
 
+/*
+ * Workload commands run on the QMP worker thread and wait there until the
+ * guest has carried them out.  The guest frees its scheduler only after
+ * every such caller has left it (vcpu.c, close_sched()).
+ */
+static struct wl_sched *sched_enter(struct vm *vm, char *err)
+{
+	struct wl_sched *s;
+
+	pthread_mutex_lock(&vm->lock);
+	s = vm->sched_closed ? NULL : vm->sched;
+	if (s)
+		vm->sched_users++;
+	pthread_mutex_unlock(&vm->lock);
+	if (!s)
+		snprintf(err, QMP_ERR_LEN, "the guest is shutting down");
+	return s;
+}
+
+static void sched_leave(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->sched_users--;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
 static int be_wl_add(void *ctx, const char *spec, int64_t *id, char *err)
 {
+	struct wl_sched *s = sched_enter(V(ctx), err);
 	uint32_t wid = 0;
-	int ret = wl_add(V(ctx)->sched, spec, &wid, err, QMP_ERR_LEN);
+	int ret;
 
+	if (!s)
+		return -ESHUTDOWN;
+	ret = wl_add(s, spec, &wid, err, QMP_ERR_LEN);
+	sched_leave(V(ctx));
 	*id = wid;
 	return ret;
 }
 
 static int be_wl_set(void *ctx, int64_t id, const char *spec, char *err)
 {
+	struct wl_sched *s;
+	int ret;
+
 	if (id <= 0 || id > UINT32_MAX) {
 		snprintf(err, QMP_ERR_LEN, "no workload %lld", (long long)id);
 		return -ENOENT;
 	}
-	return wl_set(V(ctx)->sched, (uint32_t)id, spec, err, QMP_ERR_LEN);
+	s = sched_enter(V(ctx), err);
+	if (!s)
+		return -ESHUTDOWN;
+	ret = wl_set(s, (uint32_t)id, spec, err, QMP_ERR_LEN);
+	sched_leave(V(ctx));
+	return ret;
 }
 
 static int be_wl_stop(void *ctx, int64_t id, char *err)
 {
+	struct wl_sched *s;
+	int ret;
+
 	if (id <= 0 || id > UINT32_MAX) {
 		snprintf(err, QMP_ERR_LEN, "no workload %lld", (long long)id);
 		return -ENOENT;
 	}
-	return wl_stop(V(ctx)->sched, (uint32_t)id, err, QMP_ERR_LEN);
+	s = sched_enter(V(ctx), err);
+	if (!s)
+		return -ESHUTDOWN;
+	ret = wl_stop(s, (uint32_t)id, err, QMP_ERR_LEN);
+	sched_leave(V(ctx));
+	return ret;
 }
 
 static void put_u64(struct json_object *o, const char *k, uint64_t v)

@@ -40,6 +40,7 @@ struct vcpu {
 	struct bln_driver *drv;
 	bool drv_pending; /* bln_driver_step() asked to be called again */
 	uint64_t next_publish_ns;
+	uint64_t alloc_end_ns; /* this driver step's reclaim budget ends */
 };
 
 /* A device eventfd's watch (one per kick fd, plus the status fd). */
@@ -48,6 +49,17 @@ struct vm_dev_watch {
 	struct vm *vm;
 };
 
+/*
+ * Threads (see docs/balloonvm.md, "Threading"):
+ *   VMM thread    - vm_run(): QMP (commands that only read snapshots or set
+ *                   registers), signals, BALLOON_CHANGE, the vCPU's exit;
+ *                   never waits for the guest or for the device's syscalls.
+ *   device thread - vm_dev.c: bln_device_process() (which punches ballooned
+ *                   ranges out of the memfd) and the stats timer.
+ *   vCPU thread   - vcpu.c: the guest.
+ *   QMP worker    - qmp_server.c: x-bvm-workload-* commands, which wait
+ *                   until the guest has carried them out.
+ */
 struct vm {
 	struct vm_cfg cfg;
 	/* guest RAM: [0, fw_bytes) firmware, then cfg.memory bytes */
@@ -60,12 +72,10 @@ struct vm {
 	struct vm_loop loop;
 	struct qmp_server qmp;
 	bool qmp_up;
-	struct vm_dev_watch dev_w[BLN_VQ_COUNT + 1]; /* kicks, then status */
-	struct vm_watch timer_w, sig_w, exit_w;
-	int timer_fd, sig_fd;
+	struct vm_watch sig_w, exit_w, actual_w;
+	int sig_fd;
 	int64_t stats_interval; /* seconds, 0 = off */
 	uint32_t last_actual;   /* for BALLOON_CHANGE */
-	bool dev_err_logged;
 	bool stop;
 	const char *stop_reason; /* SHUTDOWN "reason" */
 	int exit_code;
@@ -77,14 +87,40 @@ struct vm {
 	int exit_fd;    /* vCPU -> VMM: booted, or left its loop */
 	struct vcpu cpu;
 	struct wl_sched *sched; /* set before exit_fd first fires */
-	/* shared */
+	/* device thread (vm_dev.c) */
+	struct vm_loop dev_loop;
+	struct vm_dev_watch dev_w[BLN_VQ_COUNT + 1]; /* kicks, then status */
+	struct vm_watch timer_w, dev_stop_w;
+	int timer_fd;
+	int dev_stop_fd; /* VMM -> device thread: leave */
+	int actual_fd;   /* device thread -> VMM: actual changed */
+	uint32_t dev_actual;
+	bool dev_err_logged;
+	bool dev_quit;
+	pthread_t dev_thread;
+	bool dev_started;
+	/* shared, under lock */
 	pthread_mutex_t lock;
+	pthread_cond_t cond;
 	struct vm_snap snap;
+	struct bln_guest_stats dev_stats; /* published after each device pass */
+	bool sched_closed;                /* the guest is shutting down */
+	unsigned sched_users; /* QMP worker calls into the scheduler */
 };
 
-/* vcpu.c: start the vCPU thread (it boots the guest) / stop and join it. */
+/* vcpu.c: start the vCPU thread (it boots the guest) / stop it: ask it to
+ * power off, wait up to @timeout_ms, then join it and free the guest.
+ * Returns 0, or -ETIMEDOUT if the guest did not stop (nothing is freed,
+ * the thread is left running: the caller should exit the process). */
 int vcpu_start(struct vm *vm);
-void vcpu_stop(struct vm *vm);
+int vcpu_stop(struct vm *vm, int timeout_ms);
+
+/* vm_dev.c: the device thread: create its loop (kick/status/timer fds) and
+ * start / stop and join it.  Return 0 or -errno. */
+int vm_dev_init(struct vm *vm);
+int vm_dev_start(struct vm *vm);
+void vm_dev_stop(struct vm *vm);
+void vm_dev_fini(struct vm *vm);
 
 /* vm_backend.c: the QMP backend over a struct vm. */
 extern const struct qmp_backend vm_qmp_backend;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qmp_cmds.h"
 
@@ -26,6 +27,8 @@ struct fake_vm {
 	int64_t last_id;
 	unsigned quits;
 	size_t memory_blob; /* bytes of padding in query-memory */
+	bool gated;         /* workload_add blocks reading gate_fd */
+	int gate_fd;        /* a blocking eventfd the test writes to */
 };
 
 static inline struct fake_vm *fv(void *ctx)
@@ -76,6 +79,11 @@ static int fake_wl_add(void *ctx, const char *spec, int64_t *id, char *err)
 {
 	struct fake_vm *v = ctx;
 
+	if (v->gated) { /* a guest that takes its time */
+		uint64_t n;
+		if (read(v->gate_fd, &n, sizeof(n)) != sizeof(n))
+			return -EIO;
+	}
 	if (!strncmp(spec, "bad", 3)) {
 		snprintf(err, QMP_ERR_LEN, "unknown workload kind '%s'", spec);
 		return -EINVAL;

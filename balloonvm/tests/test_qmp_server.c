@@ -4,13 +4,15 @@
  * socket clients against qmp_server on a vm_loop, pumped by the test.
  * Several clients with separate sessions, malformed and oversized input
  * (answered, never fatal), event delivery and BALLOON_CHANGE throttling,
- * the client limit, and a client that stops reading.
+ * the client limit, a client that stops reading, and a command that waits
+ * for the guest (run on the server's worker) holding up only its client.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -384,6 +386,63 @@ static void test_quit_and_drain(void **state)
 	cli_close(&a);
 }
 
+static void release(int fd)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* x-bvm-workload-add waits for the guest: its client's next command waits
+ * behind it, every other client is served meanwhile. */
+static void test_guest_wait(void **state)
+{
+	struct fix *f = *state;
+	struct cli a, b, c;
+	struct json_object *o;
+
+	f->vm.gate_fd = eventfd(0, EFD_CLOEXEC);
+	assert_true(f->vm.gate_fd >= 0);
+	f->vm.gated = true;
+	cli_start(f, &a, true);
+	cli_start(f, &b, true);
+	send_str(f, &a,
+	         "{\"execute\":\"x-bvm-workload-add\",\"arguments\":"
+	         "{\"spec\":\"steady:ws=1M\"},\"id\":1}\n"
+	         "{\"execute\":\"query-status\",\"id\":2}\n");
+	for (int i = 3; i < 8; i++)
+		expect_ok(f, &b, i);          /* not held up by a's command */
+	assert_null(recv_within(f, &a, 100)); /* neither 1 nor 2 yet */
+	release(f->vm.gate_fd);
+	o = recv_msg(f, &a);
+	assert_int_equal(json_object_get_int(get(o, "id")), 1);
+	assert_int_equal(json_object_get_int(get(get(o, "return"), "id")), 1);
+	json_object_put(o);
+	o = recv_msg(f, &a);
+	assert_int_equal(json_object_get_int(get(o, "id")), 2);
+	json_object_put(o);
+	/* a client that leaves while the worker has its request */
+	cli_start(f, &c, true);
+	send_str(f, &c,
+	         "{\"execute\":\"x-bvm-workload-add\",\"arguments\":"
+	         "{\"spec\":\"idle:size=1M\"},\"id\":9}\n");
+	pump(f, 20);
+	cli_close(&c);
+	for (int i = 0; i < 10; i++)
+		pump(f, 5);
+	release(f->vm.gate_fd);
+	expect_ok(f, &a, 10);
+	for (int i = 0; i < 10 && qmp_server_clients(&f->srv) != 2; i++)
+		pump(f, 20);
+	assert_int_equal(qmp_server_clients(&f->srv), 2);
+	assert_int_equal(f->vm.next_id, 2);
+	expect_ok(f, &b, 11);
+	f->vm.gated = false;
+	close(f->vm.gate_fd);
+	cli_close(&a);
+	cli_close(&b);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -391,7 +450,7 @@ int main(void)
 	        T(test_two_sessions),   T(test_malformed),
 	        T(test_oversized),      T(test_events),
 	        T(test_client_limit),   T(test_slow_reader),
-	        T(test_quit_and_drain),
+	        T(test_quit_and_drain), T(test_guest_wait),
 	};
 #undef T
 	bc_log_init("test_qmp_server", BC_LOG_ERR, false);
