@@ -67,12 +67,15 @@ static void apply(struct bd *bd, size_t i)
 	}
 	if (vm->balloon_busy)
 		return; /* a command is in flight: decide again next tick */
-	bc_info("vm %s: target %s -> %s (%s; host %s, actual %llu)", vm->name,
-	        bc_format_size(vm->target, from, sizeof(from)),
+	bc_info("vm %s: target %s -> %s (%s; host %s, actual %llu, need %llu, "
+	        "used %llu)",
+	        vm->name, bc_format_size(vm->target, from, sizeof(from)),
 	        bc_format_size(o->target_bytes, to, sizeof(to)),
 	        bln_reason_name(o->reason),
 	        bln_host_state_name(bd->pst.host_state),
-	        (unsigned long long)vm->actual);
+	        (unsigned long long)vm->actual,
+	        (unsigned long long)vm->vst.need_bytes,
+	        (unsigned long long)vm->vst.used_bytes);
 	if (vm_balloon(vm, o->target_bytes, o->reason, false, NULL, NULL))
 		bc_warn("vm %s: cannot send the target", vm->name);
 }

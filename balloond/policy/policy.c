@@ -26,7 +26,7 @@ void bln_policy_defaults(struct bln_policy_params *p, enum bln_policy_kind kind)
 	p->budget_bytes = 0;
 	p->host_reserve_bytes = 256 * POL_MIB;
 	p->margin_bytes = 64 * POL_MIB;
-	p->max_shrink_bytes = 128 * POL_MIB;
+	p->max_shrink_bytes = 256 * POL_MIB;
 	p->step_bytes = 4 * POL_MIB;
 	p->aggressiveness = 1.0;
 	p->tick_ms = 1000;
@@ -131,10 +131,13 @@ static void bookkeeping(struct pol_ctx *c)
 		uint64_t t = c->out[i].target_bytes;
 		enum bln_reason *r = &c->out[i].reason;
 
-		if (t !=
-		    pol_clamp(vm->target_bytes, vm->min_bytes, vm->max_bytes))
+		uint64_t t0 = pol_clamp(vm->target_bytes, vm->min_bytes,
+		                        vm->max_bytes);
+
+		if (t != t0) {
 			s->last_change_ms = c->now;
-		else if (*r != BLN_REASON_PINNED && *r != BLN_REASON_FLOOR)
+			s->last_dir = t > t0 ? 1 : -1;
+		} else if (*r != BLN_REASON_PINNED && *r != BLN_REASON_FLOOR)
 			*r = BLN_REASON_NONE; /* decided what was already set */
 		s->rho = pol_rho((double)vm->shares,
 		                 (double)pol_active_bytes(vm, s), (double)t,
@@ -179,18 +182,16 @@ bool bln_policy_urgent(const struct bln_policy_params *p,
                        const struct bln_policy_vm *vm,
                        const struct bln_policy_vm_state *vst)
 {
+	struct pol_ev e;
+
 	if (!p || !vm || !vst || p->kind != BLN_POLICY_IDLETAX)
 		return false;
 	if (vm->pinned || !vm->stats_valid || vm->target_bytes >= vm->max_bytes)
 		return false;
-	if (pol_guest_avail(vm) < p->margin_bytes)
-		return true;
-	if (!vst->seen)
-		return false;
-	return vm->swap_out_bytes >= vst->prev_swap_out + POL_SWAP_EVT_BYTES ||
-	       vm->swap_in_bytes >= vst->prev_swap_in + POL_SWAP_EVT_BYTES ||
-	       vm->major_faults >= vst->prev_majflt + POL_MAJFLT_EVT ||
-	       vm->oom_kills > vst->prev_oom_kills;
+	if (!vst->seen) /* no history: only a collapse counts */
+		return pol_guest_avail(vm) < p->margin_bytes / 4;
+	pol_evidence(vm, vst, pol_guest_used(vm), &e);
+	return pol_urgent_ev(p, pol_guest_avail(vm), &e);
 }
 
 static const char *const kind_names[BLN_POLICY_NR] = {"idletax", "static",

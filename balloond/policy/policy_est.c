@@ -107,117 +107,184 @@ uint64_t pol_effective_min(const struct bln_policy_params *p,
 }
 
 static uint64_t shrink_allowance(const struct pol_ctx *c,
+                                 const struct bln_policy_vm *vm,
                                  const struct bln_policy_vm_state *s)
 {
-	uint64_t el;
+	uint64_t el, allow = c->p->max_shrink_bytes, lag;
 
-	if (s->last_change_ms == 0)
-		return c->p->max_shrink_bytes;
-	el = c->now > s->last_change_ms ? c->now - s->last_change_ms : 0;
-	if (el >= c->p->tick_ms)
-		return c->p->max_shrink_bytes;
-	return (uint64_t)((double)c->p->max_shrink_bytes * (double)el /
-	                  (double)c->p->tick_ms);
-}
-
-/* Pressure evidence since the previous step: swap traffic, a storm of
- * major faults, or an OOM kill. */
-static bool pressure(const struct bln_policy_vm *vm,
-                     const struct bln_policy_vm_state *s)
-{
-	return delta(vm->swap_out_bytes, s->prev_swap_out) >=
-	               POL_SWAP_EVT_BYTES ||
-	       delta(vm->swap_in_bytes, s->prev_swap_in) >=
-	               POL_SWAP_EVT_BYTES ||
-	       delta(vm->major_faults, s->prev_majflt) >= POL_MAJFLT_EVT ||
-	       delta(vm->oom_kills, s->prev_oom_kills) > 0;
-}
-
-static void ewma_update(const struct pol_ctx *c, struct bln_policy_vm_state *s,
-                        double f, bool first)
-{
-	double dt = (double)c->dt;
-	double af = dt / (POL_EWMA_FAST_MS + dt);
-	double as = dt / (POL_EWMA_SLOW_MS + dt);
-
-	if (first) {
-		s->active_fast = f;
-		s->active_slow = f;
-	} else {
-		s->active_fast += af * (f - s->active_fast);
-		s->active_slow += as * (f - s->active_slow);
+	if (s->last_change_ms != 0) {
+		el = c->now > s->last_change_ms ? c->now - s->last_change_ms
+		                                : 0;
+		if (el < c->p->tick_ms)
+			allow = (uint64_t)((double)allow * (double)el /
+			                   (double)c->p->tick_ms);
 	}
-	s->active = f;
-	if (s->active_fast > s->active)
-		s->active = s->active_fast;
-	if (s->active_slow > s->active)
-		s->active = s->active_slow;
+	/* A donor still inflating toward an earlier target (its guest must
+	 * swap to give pages) is not asked for more than one allowance
+	 * beyond its actual size. */
+	lag = vm->actual_bytes > vm->target_bytes
+	              ? vm->actual_bytes - vm->target_bytes
+	              : 0;
+	return allow > lag ? allow - lag : 0;
+}
+
+/* What the counters show since the previous step (docs/policy.md,
+ * "Estimator"). */
+void pol_evidence(const struct bln_policy_vm *vm,
+                  const struct bln_policy_vm_state *s, uint64_t used,
+                  struct pol_ev *e)
+{
+	uint64_t d_min = delta(vm->minor_faults, s->prev_minflt);
+	uint64_t d_maj = delta(vm->major_faults, s->prev_majflt);
+	bool inflating = vm->actual_bytes > vm->target_bytes + POL_MIB;
+
+	e->d_out = delta(vm->swap_out_bytes, s->prev_swap_out);
+	e->d_in = delta(vm->swap_in_bytes, s->prev_swap_in);
+	e->refault_bytes = max_u64(e->d_in, d_maj * POL_PAGE);
+	e->growth = max_u64(delta(used, s->prev_used), d_min * POL_PAGE);
+	e->oom = delta(vm->oom_kills, s->prev_oom_kills) > 0;
+	e->refault = e->d_in >= POL_SWAP_EVT_BYTES || d_maj >= POL_MAJFLT_EVT;
+	e->new_pages = d_min >= POL_MINFLT_EVT;
+	/* swap-out counts only when we are not inflating its balloon */
+	/* Swap-out counts only while we are not squeezing the VM: neither
+	 * inflating its balloon nor with a shrink as its last change (its
+	 * guest then swaps to make room for the balloon, not for itself). */
+	e->swapping = e->d_out >= POL_SWAP_EVT_BYTES && !inflating &&
+	              s->last_dir >= 0;
+	e->demand = e->new_pages || e->refault || e->swapping;
+}
+
+/* Urgent: demand with available memory about to collapse (within a
+ * quarter margin plus one interval of the last growth), or an OOM kill.
+ * The reclaim floor leaves at least half a margin: a dead band. */
+bool pol_urgent_ev(const struct bln_policy_params *p, uint64_t avail,
+                   const struct pol_ev *e)
+{
+	if (e->oom)
+		return true;
+	return e->demand && avail < p->margin_bytes / 4 + e->growth;
 }
 
 /* How much more an urgent VM gets beyond need + margin: what the last
  * interval shows it is short of, at least one more margin. */
-static uint64_t burst(const struct pol_ctx *c, const struct bln_policy_vm *vm,
-                      const struct bln_policy_vm_state *s, uint64_t need)
+static uint64_t burst(const struct pol_ctx *c, const struct pol_ev *e)
 {
 	uint64_t b = c->p->margin_bytes;
 
-	b = max_u64(b, delta(vm->swap_out_bytes, s->prev_swap_out));
-	b = max_u64(b, delta(need, s->need_bytes));
-	b = max_u64(b, delta(vm->major_faults, s->prev_majflt) * POL_PAGE);
+	b = max_u64(b, e->d_out);
+	b = max_u64(b, 2 * e->growth); /* it keeps growing: two intervals */
+	b = max_u64(b, e->refault_bytes);
 	return b;
 }
 
 static void save_counters(const struct bln_policy_vm *vm,
-                          struct bln_policy_vm_state *s)
+                          struct bln_policy_vm_state *s, uint64_t used)
 {
 	s->prev_swap_in = vm->swap_in_bytes;
 	s->prev_swap_out = vm->swap_out_bytes;
 	s->prev_majflt = vm->major_faults;
+	s->prev_minflt = vm->minor_faults;
 	s->prev_oom_kills = vm->oom_kills;
+	s->prev_used = used;
 }
 
-/* need = what the guest uses plus the memory it cannot see (kernel image,
- * struct pages): in units of the allocation P = actual. */
-static uint64_t guest_need(const struct bln_policy_vm *vm, uint64_t avail)
+/* used = what the guest has resident plus the memory it cannot see (kernel
+ * image, struct pages): in units of the allocation P = actual. */
+uint64_t pol_guest_used(const struct bln_policy_vm *vm)
 {
 	uint64_t over = vm->actual_bytes > vm->total_bytes
 	                        ? vm->actual_bytes - vm->total_bytes
 	                        : 0;
 
-	return vm->total_bytes - avail + over;
+	return vm->total_bytes - pol_guest_avail(vm) + over;
+}
+
+static double decay(double w, double dt, double tc)
+{
+	return w - w * dt / (tc + dt);
+}
+
+/* The working-set estimate W = max(W_fast, H) (docs/policy.md,
+ * "Estimator"): W_fast rises to the used memory at once when the guest
+ * touches new pages or swaps on its own, is held while there is evidence of
+ * use and then decays with POL_IDLE_DECAY_MS; the hot part H rises by
+ * POL_REFAULT_WEIGHT x what the guest reads back from swap (its working set
+ * exceeds what it has) and decays with POL_HOT_DECAY_MS.  Without refaults
+ * neither exceeds the used memory (H only when the guest itself frees
+ * memory, not while we squeeze it); never above max. */
+static void update_ws(const struct pol_ctx *c, const struct bln_policy_vm *vm,
+                      struct bln_policy_vm_state *s, uint64_t used,
+                      const struct pol_ev *e)
+{
+	double w = (double)s->ws_bytes, h = (double)s->hot_bytes;
+	double dt = (double)c->dt, u = (double)used,
+	       cap = (double)vm->max_bytes;
+	bool squeezed = vm->actual_bytes > vm->target_bytes || s->last_dir < 0;
+
+	if (e->new_pages || e->oom || e->swapping)
+		w = w > u ? w : u;
+	if (e->refault)
+		h = (h > u ? h : u) +
+		    (double)POL_REFAULT_WEIGHT * (double)e->refault_bytes;
+	if (e->demand || e->oom)
+		s->last_active_ms = c->now;
+	else if ((double)(c->now - s->last_active_ms) >= POL_IDLE_GRACE_MS)
+		w = decay(w, dt, POL_IDLE_DECAY_MS);
+	if (!e->refault)
+		h = decay(h, dt, POL_HOT_DECAY_MS);
+	if (!e->refault && w > u)
+		w = u;
+	if (!e->refault && !squeezed && h > u)
+		h = u;
+	h = h < cap ? h : cap;
+	w = w > h ? w : h;
+	s->hot_bytes = (uint64_t)h;
+	s->ws_bytes = (uint64_t)w;
+	s->active = vm->actual_bytes ? w / (double)vm->actual_bytes : 1.0;
+	if (s->active > 1.0)
+		s->active = 1.0;
+}
+
+/* Headroom of the reclaim floor over the estimate: the margin, half of it
+ * once the host was in HARD or LOW at the previous step. */
+static uint64_t floor_headroom(const struct pol_ctx *c)
+{
+	if (c->st->host_state >= BLN_HOST_HARD)
+		return c->p->margin_bytes / 2;
+	return c->p->margin_bytes;
 }
 
 static void estimate_stats(struct pol_ctx *c, size_t i)
 {
 	const struct bln_policy_vm *vm = &c->vms[i];
 	struct bln_policy_vm_state *s = &c->vst[i];
-	uint64_t avail = pol_guest_avail(vm), need = guest_need(vm, avail);
-	uint64_t act, want;
-	bool first = !s->seen, press;
-	double f;
+	uint64_t avail = pol_guest_avail(vm), used = pol_guest_used(vm);
+	uint64_t want;
+	struct pol_ev e;
 
-	if (first) { /* no history yet: every delta is 0 */
-		s->need_bytes = need;
-		save_counters(vm, s);
+	if (!s->seen) { /* no history yet: every delta is 0 */
+		save_counters(vm, s, used);
+		s->ws_bytes = used;
+		s->last_active_ms = c->now;
 	}
-	press = pressure(vm, s);
-	s->urgent = press || avail < c->p->margin_bytes;
-	f = vm->actual_bytes ? (double)need / (double)vm->actual_bytes : 1.0;
-	if (press || f > 1.0)
-		f = 1.0;
-	ewma_update(c, s, f, first);
-	act = pol_active_bytes(vm, s);
-	want = max_u64(need, act) + c->p->margin_bytes;
+	pol_evidence(vm, s, used, &e);
+	s->urgent = pol_urgent_ev(c->p, avail, &e);
+	/* no history: a collapse alone counts (as in bln_policy_urgent) */
+	if (!s->seen && avail < c->p->margin_bytes / 4)
+		s->urgent = true;
+	update_ws(c, vm, s, used, &e);
+	want = s->ws_bytes + c->p->margin_bytes;
 	if (s->urgent)
-		want += burst(c, vm, s, need);
+		want += burst(c, &e);
 	s->want_bytes = pol_clamp(want, vm->min_bytes, vm->max_bytes);
-	s->need_bytes = need;
+	s->need_bytes = s->ws_bytes;
+	s->used_bytes = used;
 	s->floor_bytes = agg_floor(c->p,
-	                           pol_clamp(need + c->p->margin_bytes,
+	                           pol_clamp(s->ws_bytes + floor_headroom(c),
 	                                     vm->min_bytes, vm->max_bytes),
 	                           vm->max_bytes);
 	s->seen = true;
-	save_counters(vm, s);
+	save_counters(vm, s, used);
 }
 
 /* No stats: treat all of the VM as needed; never grow it, reclaim it only
@@ -229,6 +296,7 @@ static void estimate_blind(struct pol_ctx *c, size_t i, uint64_t t0)
 
 	s->urgent = false;
 	s->need_bytes = vm->actual_bytes;
+	s->used_bytes = vm->actual_bytes;
 	s->want_bytes = t0;
 	s->floor_bytes = pol_clamp(vm->actual_bytes + c->p->margin_bytes,
 	                           vm->min_bytes, vm->max_bytes);
@@ -254,7 +322,7 @@ void pol_estimate(struct pol_ctx *c)
 			estimate_stats(c, i);
 		else
 			estimate_blind(c, i, t0);
-		s->allow_bytes = shrink_allowance(c, s);
+		s->allow_bytes = shrink_allowance(c, vm, s);
 	}
 }
 

@@ -25,6 +25,15 @@ static bool wf_shrinks(enum wf_mode m)
 	return m == WF_RECLAIM || m == WF_LAST_RESORT;
 }
 
+/* Within the dwell time of a change in the direction opposite to @dir. */
+static bool dwelling(const struct pol_ctx *c, size_t i, int dir)
+{
+	const struct bln_policy_vm_state *s = &c->vst[i];
+
+	return s->last_dir == -dir && s->last_change_ms &&
+	       c->now - s->last_change_ms < POL_DWELL_MS;
+}
+
 /* Largest change of VM i allowed in mode m (bytes). */
 static uint64_t wf_cap(const struct pol_ctx *c, size_t i, enum wf_mode m)
 {
@@ -40,16 +49,19 @@ static uint64_t wf_cap(const struct pol_ctx *c, size_t i, enum wf_mode m)
 		if (s->urgent != (m == WF_GROW_URGENT) || s->want_bytes <= t ||
 		    t < t0)
 			return 0;
+		if (m == WF_GROW_PLENTY && dwelling(c, i, 1))
+			return 0;
 		return s->want_bytes - t;
 	}
-	if (m == WF_RECLAIM && s->urgent)
+	if (m == WF_RECLAIM && (s->urgent || dwelling(c, i, -1)))
 		return 0;
 	taken = t0 > t ? t0 - t : 0;
 	allow = s->allow_bytes > taken ? s->allow_bytes - taken : 0;
 	lo = m == WF_RECLAIM ? s->floor_bytes : vm->min_bytes;
 	if (t <= lo)
 		return 0;
-	return allow < t - lo ? allow : t - lo;
+	allow = allow < t - lo ? allow : t - lo;
+	return m == WF_RECLAIM && allow < POL_MIN_RECLAIM ? 0 : allow;
 }
 
 /* Allocation of a VM at level x: rho(P) = 1/x solved for P. */
@@ -228,6 +240,27 @@ static void mark_floors(struct pol_ctx *c, bool short_goal)
 	}
 }
 
+/* Bytes free now once pending grants are counted: budget - sum over VMs of
+ * max(actual, target).  Grants are made only from this (a reclaim counts
+ * once the donor's balloon has actually inflated). */
+static double grantable_now(const struct pol_ctx *c)
+{
+	double g = c->free_now;
+
+	for (size_t i = 0; i < c->n; i++) {
+		uint64_t t = c->out[i].target_bytes, a = c->vms[i].actual_bytes;
+
+		if (t > a)
+			g -= (double)(t - a);
+	}
+	return g;
+}
+
+static double min_d(double a, double b)
+{
+	return a < b ? a : b;
+}
+
 void pol_step_idletax(struct pol_ctx *c)
 {
 	const struct bln_policy_params *p = c->p;
@@ -235,6 +268,7 @@ void pol_step_idletax(struct pol_ctx *c)
 	double t_soft = p->soft_pct / 100.0 * c->ref;
 	double t_low = p->low_pct / 100.0 * c->ref;
 	double f = c->free_now, urgent = 0, keep, goal, got = 0;
+	double room = grantable_now(c), moved;
 
 	/* Projected free memory once every target is reached. */
 	for (size_t i = 0; i < c->n; i++) {
@@ -259,11 +293,13 @@ void pol_step_idletax(struct pol_ctx *c)
 		f += got;
 	}
 	if (urgent > 0) {
-		double g = f - t_low < urgent ? f - t_low : urgent;
+		double g = min_d(f, room) - t_low;
 
-		f -= wf_run(c, WF_GROW_URGENT, g);
+		moved = wf_run(c, WF_GROW_URGENT, min_d(g, urgent));
+		f -= moved;
+		room -= moved;
 	}
 	if (c->state == BLN_HOST_HIGH)
-		wf_run(c, WF_GROW_PLENTY, f - t_high);
+		wf_run(c, WF_GROW_PLENTY, min_d(f, room) - t_high);
 	mark_floors(c, goal > 0 && goal - got >= (double)p->step_bytes);
 }

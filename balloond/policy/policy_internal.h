@@ -11,11 +11,16 @@
 #define POL_MIB  (1024ull * 1024ull)
 #define POL_PAGE 4096ull /* balloon page, bytes */
 
-/* Estimator (docs/policy.md, "Estimator"). */
-#define POL_EWMA_FAST_MS   5000.0  /* time constant of the fast average */
-#define POL_EWMA_SLOW_MS   60000.0 /* time constant of the slow average */
-#define POL_SWAP_EVT_BYTES POL_MIB /* swap in or out per step = pressure */
-#define POL_MAJFLT_EVT     256ull  /* major faults per step = pressure */
+/* Estimator and damping (docs/policy.md, "Estimator", "Damping"). */
+#define POL_IDLE_GRACE_MS  3000.0   /* no evidence of use this long: decay */
+#define POL_IDLE_DECAY_MS  15000.0  /* time constant of W's decay */
+#define POL_HOT_DECAY_MS   600000.0 /* ... of the refaulted (hot) part */
+#define POL_REFAULT_WEIGHT 4        /* W grows by 4 x bytes read back */
+#define POL_SWAP_EVT_BYTES POL_MIB  /* swap in or out per step = evidence */
+#define POL_MAJFLT_EVT     256ull   /* major faults per step = refaults */
+#define POL_MINFLT_EVT     256ull   /* minor faults per step = new pages */
+#define POL_DWELL_MS       5000ull  /* no voluntary reversal before this */
+#define POL_MIN_RECLAIM    (16 * POL_MIB) /* smaller idle-tax cuts: skip */
 
 /* Proxmox VE (PVE/AutoBalloon.pm, PVE/Service/pvestatd.pm). */
 #define POL_PVE_DEADZONE  (10ll * 1024 * 1024) /* |goal| below: do nothing */
@@ -50,11 +55,29 @@ struct pol_ctx {
 	enum bln_host_state state; /* after hysteresis and PSI */
 };
 
+/* Evidence from one VM's counters since the previous step (bytes). */
+struct pol_ev {
+	uint64_t d_in, d_out;   /* swap-in, swap-out */
+	uint64_t refault_bytes; /* max(swap-in, major faults x 4 KiB) */
+	uint64_t growth;        /* max(rise of used, minor faults x 4 KiB) */
+	bool oom;               /* an OOM kill */
+	bool refault;           /* swap-in or major faults over threshold */
+	bool new_pages;         /* minor faults over threshold */
+	bool swapping;          /* swap-out while not being inflated by us */
+	bool demand;            /* any of the three above */
+};
+
 /* policy_est.c */
 uint64_t pol_clamp(uint64_t x, uint64_t lo, uint64_t hi);
 uint64_t pol_q_up(uint64_t x, uint64_t step);
 uint64_t pol_q_down(uint64_t x, uint64_t step);
 uint64_t pol_guest_avail(const struct bln_policy_vm *vm);
+uint64_t pol_guest_used(const struct bln_policy_vm *vm);
+void pol_evidence(const struct bln_policy_vm *vm,
+                  const struct bln_policy_vm_state *s, uint64_t used,
+                  struct pol_ev *e);
+bool pol_urgent_ev(const struct bln_policy_params *p, uint64_t avail,
+                   const struct pol_ev *e);
 uint64_t pol_active_bytes(const struct bln_policy_vm *vm,
                           const struct bln_policy_vm_state *s);
 double pol_rho(double shares, double active, double alloc, double k);

@@ -59,7 +59,7 @@ struct bln_policy_params {
 	uint64_t budget_bytes;
 	uint64_t host_reserve_bytes; /* kept for the host when budget is 0 */
 	uint64_t margin_bytes;       /* headroom over a guest's need, 64 MiB */
-	uint64_t max_shrink_bytes;   /* per VM per tick, 128 MiB */
+	uint64_t max_shrink_bytes;   /* per VM per tick, 256 MiB */
 	uint64_t step_bytes;   /* target granularity, 4 MiB (4 KiB multiple) */
 	double aggressiveness; /* 0..1 scaling of reclaim (S3 sweeps it), 1 */
 	uint32_t tick_ms;      /* how often the daemon calls step, 1000 */
@@ -89,15 +89,24 @@ struct bln_policy_vm {
  * first use; keep it at the same index as the VM). */
 struct bln_policy_vm_state {
 	bool seen;   /* stats seen once: prev_* are valid */
-	bool urgent; /* last step: swapping/collapsed */
-	/* moving averages of the active fraction; the estimate used is the
-	 * max of them and the current sample */
-	double active_fast, active_slow;
-	double active;
-	uint64_t prev_swap_in, prev_swap_out, prev_majflt, prev_oom_kills;
+	bool urgent; /* last step: demand (new pages, refaults) with too little
+	              * available memory, or an OOM kill */
+	int8_t last_dir; /* +1 grown, -1 shrunk by the last change, 0 none */
+	/* Working-set estimate W (bytes, docs/policy.md "Estimator"): rises at
+	 * once on evidence of use, decays after POL_IDLE_GRACE_MS without any
+	 */
+	uint64_t ws_bytes;
+	/* hot part of it: memory the guest read back from swap after a
+	 * squeeze; decays only slowly (POL_HOT_DECAY_MS) */
+	uint64_t hot_bytes;
+	uint64_t last_active_ms; /* last step with evidence of use */
+	double active;           /* f = min(1, W / actual) */
+	uint64_t prev_swap_in, prev_swap_out, prev_majflt, prev_minflt;
+	uint64_t prev_oom_kills, prev_used;
 	uint64_t last_change_ms; /* last step that moved this VM's target */
 	/* Derived by the last step, for logs and metrics (not inputs): */
-	uint64_t need_bytes;  /* guest's need: used + invisible overhead */
+	uint64_t need_bytes;  /* guest's need: the working-set estimate W */
+	uint64_t used_bytes;  /* guest's resident use + invisible overhead */
 	uint64_t floor_bytes; /* lowest target outside the LOW state */
 	uint64_t want_bytes;  /* need + margin (+ burst when urgent) */
 	uint64_t allow_bytes; /* shrink the rate limit allowed this step */
@@ -147,9 +156,12 @@ int bln_policy_step(const struct bln_policy_params *p,
                     struct bln_policy_vm_state *vst, struct bln_policy_out *out,
                     size_t n);
 
-/* True if a fresh stats update for a VM warrants an immediate step (swap or
- * available memory crossing a threshold), given its previous state.  Always
- * false for the baselines, pinned VMs and VMs already at max. */
+/* True if a fresh stats update for a VM warrants an immediate step, given
+ * its previous state: demand (new pages, refaults, or swap-out while the
+ * policy is not squeezing it) with available memory about to collapse, or
+ * an OOM kill (docs/policy.md, "Estimator").  Before the first step, only
+ * available memory below a quarter margin.  Always false for the
+ * baselines, pinned VMs and VMs already at max. */
 bool bln_policy_urgent(const struct bln_policy_params *p,
                        const struct bln_policy_vm *vm,
                        const struct bln_policy_vm_state *vst);

@@ -2,8 +2,10 @@
 /*
  * policy_fixture.h - a small world for the policy tests: parameters, host,
  * VMs and a toy guest model (a guest "uses" a fixed amount of memory; what
- * does not fit into its allocation is swapped out), so a test can run the
- * policy for many ticks and let actual sizes follow the targets.
+ * does not fit into its allocation is swapped out; growth touches new pages,
+ * counted as minor faults; a "busy" guest also faults churn[i] pages per
+ * update), so a test can run the policy for many ticks and let actual sizes
+ * follow the targets.
  */
 #ifndef POLICY_FIXTURE_H
 #define POLICY_FIXTURE_H
@@ -29,6 +31,8 @@ struct fx {
 	struct bln_policy_vm_state vst[FX_MAX];
 	struct bln_policy_out out[FX_MAX];
 	uint64_t used[FX_MAX]; /* guest memory in use (toy model) */
+	uint64_t last_used[FX_MAX];
+	uint64_t churn[FX_MAX]; /* minor faults per sync: a busy guest */
 	size_t n;
 	uint64_t now;
 };
@@ -59,6 +63,10 @@ static inline void fx_sync(struct fx *f, size_t i)
 	vm->cache_bytes = vm->avail_bytes - vm->free_bytes;
 	if (u > a)
 		vm->swap_out_bytes += u - a;
+	if (u > f->last_used[i])
+		vm->minor_faults += (u - f->last_used[i]) / 4096;
+	f->last_used[i] = u;
+	vm->minor_faults += f->churn[i];
 }
 
 static inline size_t fx_add(struct fx *f, uint64_t min, uint64_t max,
@@ -74,6 +82,7 @@ static inline size_t fx_add(struct fx *f, uint64_t min, uint64_t max,
 	vm->actual_bytes = actual;
 	vm->target_bytes = actual;
 	f->used[i] = used;
+	f->last_used[i] = used;
 	fx_sync(f, i);
 	return i;
 }

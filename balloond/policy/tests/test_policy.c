@@ -161,6 +161,7 @@ static void test_host_state_hysteresis(void **state)
 static void rate_setup(struct fx *f)
 {
 	fx_init(f, BLN_POLICY_IDLETAX, 10 * GIB);
+	f->p.max_shrink_bytes = 128 * MIB;
 	fx_add(f, 256 * MIB, 4 * GIB, 4 * GIB, 256 * MIB);
 	add_hog(f, 10 * GIB - 4 * GIB - 150 * MIB);
 }
@@ -248,12 +249,14 @@ static void test_grow_on_collapse_funded_by_reclaim(void **state)
 	assert_int_equal(f.out[0].reason, BLN_REASON_RECLAIM_IDLE);
 }
 
-/* Two busy VMs sitting at need + margin and a hog; free is set by @pct. */
+/* Two busy VMs (faulting pages every update, so their working set is all
+ * they use) sitting at need + margin and a hog; free is set by @pct. */
 static void floor_setup(struct fx *f, double pct)
 {
 	fx_init(f, BLN_POLICY_IDLETAX, 10 * GIB);
 	fx_add(f, 128 * MIB, 2 * GIB, GIB + 64 * MIB, GIB);
 	fx_add(f, 128 * MIB, 2 * GIB, GIB + 64 * MIB, GIB);
+	f->churn[0] = f->churn[1] = 1024;
 	add_hog(f, (uint64_t)(10.0 * GIB * (1 - pct / 100)) -
 	                   2 * (GIB + 64 * MIB));
 }
@@ -264,11 +267,15 @@ static void test_last_resort_only_in_low(void **state)
 
 	(void)state;
 	floor_setup(&f, 1.5); /* HARD */
+	/* In HARD the floor's headroom is half the margin: the VMs give
+	 * 32 MiB each once, then stay at need + margin / 2. */
+	fx_tick(&f);
+	fx_tick(&f);
 	for (int t = 0; t < 5; t++) {
 		fx_tick(&f);
 		assert_int_equal(f.st.host_state, BLN_HOST_HARD);
 		for (int i = 0; i < 2; i++) {
-			assert_int_equal(f.vm[i].actual_bytes, GIB + 64 * MIB);
+			assert_int_equal(f.vm[i].actual_bytes, GIB + 32 * MIB);
 			assert_int_equal(f.out[i].reason, BLN_REASON_FLOOR);
 		}
 	}
@@ -277,7 +284,8 @@ static void test_last_resort_only_in_low(void **state)
 	assert_int_equal(f.st.host_state, BLN_HOST_LOW);
 	for (int i = 0; i < 2; i++) {
 		assert_true(f.vm[i].actual_bytes < GIB + 64 * MIB);
-		assert_true(f.vm[i].actual_bytes >= GIB + 64 * MIB - 128 * MIB);
+		assert_true(f.vm[i].actual_bytes >=
+		            GIB + 64 * MIB - f.p.max_shrink_bytes);
 		assert_int_equal(f.out[i].reason, BLN_REASON_LAST_RESORT);
 	}
 }
@@ -340,14 +348,10 @@ static void test_plenty_grows_highest_rho_first(void **state)
 	/* 60 MiB above the high mark to give away. */
 	fx_init(&f, BLN_POLICY_IDLETAX,
 	        (uint64_t)((2.0 * GIB + 60.0 * MIB) / 0.94));
-	fx_add(&f, 128 * MIB, 2 * GIB, GIB, 700 * MIB);
-	fx_add(&f, 128 * MIB, 2 * GIB, GIB, 700 * MIB);
+	/* both use all but 24 MiB: want = used + margin, 40 MiB more each */
+	fx_add(&f, 128 * MIB, 2 * GIB, GIB, 1000 * MIB);
+	fx_add(&f, 128 * MIB, 2 * GIB, GIB, 1000 * MIB);
 	f.vm[1].shares = 3000;
-	for (int i = 0; i < 2; i++) { /* both were busy a moment ago */
-		f.vst[i].seen = true;
-		f.vst[i].active_fast = f.vst[i].active_slow = 1.0;
-		f.vst[i].prev_swap_out = f.vm[i].swap_out_bytes;
-	}
 	assert_int_equal(fx_step(&f), 0);
 	assert_int_equal(f.st.host_state, BLN_HOST_HIGH);
 	g0 = f.out[0].target_bytes - GIB;
@@ -369,13 +373,16 @@ static void test_aggressiveness(void **state)
 		fx_tick(&f);
 	assert_int_equal(f.vm[0].actual_bytes, 4 * GIB);
 
-	/* 0.5: the floor sits half way between need + margin and max. */
+	/* 0.5: the floor sits half way between need + margin and max (a busy
+	 * guest: its working-set estimate stays at what it uses). */
 	rate_setup(&f);
+	f.churn[0] = 1024;
 	f.p.aggressiveness = 0.5;
 	for (uint64_t t = 1; t <= 30; t++)
 		rate_step(&f, 1000 * t);
+	/* (the host is in HARD: need + margin / 2 = 288 MiB) */
 	assert_int_equal(f.vm[0].actual_bytes,
-	                 320 * MIB + (4 * GIB - 320 * MIB) / 2);
+	                 288 * MIB + (4 * GIB - 288 * MIB) / 2);
 	assert_int_equal(f.out[0].reason, BLN_REASON_FLOOR);
 }
 

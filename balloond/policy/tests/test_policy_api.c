@@ -23,7 +23,7 @@ static void test_defaults_valid(void **state)
 		assert_true(p.hard_pct == 2 && p.low_pct == 1);
 		assert_true(p.psi_some_hard == 10);
 		assert_int_equal(p.margin_bytes, 64 * MIB);
-		assert_int_equal(p.max_shrink_bytes, 128 * MIB);
+		assert_int_equal(p.max_shrink_bytes, 256 * MIB);
 		assert_int_equal(p.step_bytes, 4 * MIB);
 		assert_true(p.aggressiveness == 1.0);
 		assert_int_equal(p.tick_ms, 1000);
@@ -177,24 +177,47 @@ static void test_urgent(void **state)
 	/* Before any step: only a collapse of available memory counts. */
 	assert_false(bln_policy_urgent(&f.p, &f.vm[0], &f.vst[0]));
 	vm = f.vm[0];
-	vm.avail_bytes = 63 * MIB;
+	vm.avail_bytes = 17 * MIB;
+	assert_false(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
+	vm.avail_bytes = 15 * MIB;
 	assert_true(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
 	fx_tick(&f);
 	assert_false(bln_policy_urgent(&f.p, &f.vm[0], &f.vst[0]));
 
+	/* Plenty available: swap traffic alone is no emergency. */
 	vm = f.vm[0];
+	vm.swap_in_bytes += 64 * MIB;
+	vm.swap_out_bytes += 64 * MIB;
+	vm.major_faults += 10000;
+	assert_false(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
+	/* Low available without demand: a squeezed idle guest. */
+	vm = f.vm[0];
+	vm.avail_bytes = 12 * MIB;
+	assert_false(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
 	vm.swap_out_bytes += MIB - 4096; /* below the threshold */
 	assert_false(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
 	vm.swap_out_bytes += 4096;
 	assert_true(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
+	vm.actual_bytes = vm.target_bytes + 8 * MIB; /* we inflate it */
+	assert_false(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
 	vm = f.vm[0];
-	vm.swap_in_bytes += 2 * MIB;
-	assert_true(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
-	vm = f.vm[0];
+	vm.avail_bytes = 12 * MIB;
 	vm.major_faults += 255;
 	assert_false(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
 	vm.major_faults += 1;
 	assert_true(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
+	vm = f.vm[0];
+	vm.avail_bytes = 12 * MIB;
+	vm.minor_faults += 256; /* new pages */
+	assert_true(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
+	/* Fast growth: urgent before the collapse (512 MiB available as
+	 * before, 512 MiB of new pages in the last interval: gone within
+	 * the next one); slower growth (480 MiB) is not urgent yet. */
+	vm = f.vm[0];
+	vm.minor_faults += 512 * MIB / 4096;
+	assert_true(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
+	vm.minor_faults -= 32 * MIB / 4096;
+	assert_false(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
 	vm = f.vm[0];
 	vm.oom_kills += 1;
 	assert_true(bln_policy_urgent(&f.p, &vm, &f.vst[0]));
