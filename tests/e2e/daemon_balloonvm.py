@@ -41,18 +41,12 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 from e2elib import (MiB, BalloonVM, Checks, Ctl, Daemon, Procs,  # noqa: E402
-                    Watcher, free_port, http_get, log_tail, tmpdir,
-                    wait_until)
+                    Watcher, check_restart, free_port, http_get, log_tail,
+                    steady, tmpdir, wait_until)
 from metrics import check_metrics, scrape_consistent  # noqa: E402
 
 BUDGET_S = 120
 SIZE = 256 * MiB
-VOLATILE = ("stats", "stats-updated")
-
-
-def steady(vm_json):
-    """A VM object without the fields that change by themselves."""
-    return {k: v for k, v in vm_json.items() if k not in VOLATILE}
 
 
 def wait_workload_done(vm, wid, timeout):
@@ -260,53 +254,12 @@ def part_remove(c, ctl, a):
 
 
 def part_restart(c, ctl, d, vms):
-    before = {n: steady(ctl.info(n)) for n in ("a", "b")}
     pol = ctl("--json", "policy").json
-    watchers = {n: Watcher(vm.qmp_path) for n, vm in vms.items()}
-    start = {n: w.poll() for n, w in watchers.items()}
-    log_len = len(d.log())
-    d.kill9()
-    c.check(d.proc.returncode == -signal.SIGKILL, "balloond killed with -9")
-    for w in watchers.values():
-        w.poll(0.2)
-    t0 = time.monotonic()
-    d.start()
-
-    def both_connected():
-        for w in watchers.values():
-            w.poll()
-        r = ctl("--json", "list")
-        return r.rc == 0 and all(v["state"] == "connected"
-                                 for v in r.json["vms"])
-    wait_until(both_connected, 15, 0.1, "both VMs connected again")
-    c.note(f"reattached in {time.monotonic() - t0:.2f} s")
-    end = time.monotonic() + 1.5  # ~7 more ticks
-    while time.monotonic() < end:
-        for w in watchers.values():
-            w.poll(0.05)
-    for n, w in watchers.items():
-        c.check(not w.events and set(w.actuals) == {start[n]},
-                f"{n}: no BALLOON_CHANGE ({len(w.events)}) and query-balloon "
-                f"actual constant at {start[n] >> 20} MiB over "
-                f"{len(w.actuals)} polls during the restart")
-        w.close()
-    after = {n: steady(ctl.info(n)) for n in ("a", "b")}
-    for n in ("a", "b"):
-        diff = {k: (before[n].get(k), after[n].get(k)) for k in
-                set(before[n]) | set(after[n])
-                if before[n].get(k) != after[n].get(k)}
-        c.check(not diff, f"{n}: same target {after[n]['target'] >> 20} MiB,"
-                f" pinned {after[n]['pinned']}, min/max/shares after restart"
-                + (f" (changed: {diff})" if diff else ""))
+    check_restart(c, ctl, d, {n: Watcher(vm.qmp_path)
+                              for n, vm in vms.items()},
+                  15, 1.5, lambda n: "QMP BALLOON_CHANGE")  # ~7 more ticks
     c.check(ctl("--json", "policy").json == pol,
             "policy parameters restored from the state file")
-    log = d.log()[log_len:]
-    adopted = re.findall(r"vm (\w+): adopted .*", log)
-    c.check(sorted(adopted) == ["a", "b"] and "new instance" not in log,
-            f"log: a and b adopted as the same instances")
-    moved = re.findall(r"vm \w+: target .*", log)
-    c.check(not moved, "log: no target change after the restart"
-            + (f": {moved}" if moved else ""))
 
 
 def part_lost(c, ctl, a, b):

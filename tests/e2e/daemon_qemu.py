@@ -39,8 +39,9 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 from e2elib import (BALLOON_PATH, MiB, PAGE, BalloonVM, Checks, Ctl,  # noqa
-                    Daemon, NoSigterm, Procs, Watcher, free_port, http_get,
-                    log_tail, pid_alive, tmpdir, wait_until)
+                    Daemon, NoSigterm, Procs, Watcher, check_restart,
+                    free_port, http_get, log_tail, pid_alive, steady, tmpdir,
+                    wait_until)
 from guest import Guest  # noqa: E402
 from metrics import check_metrics, scrape_consistent  # noqa: E402
 from qmp import QMP  # noqa: E402
@@ -49,11 +50,6 @@ BUDGET_S = 240
 SIZES = {"q1": 384 * MiB, "q2": 448 * MiB, "v": 256 * MiB}
 TARGETS = {"q1": 256 * MiB, "q2": 320 * MiB, "v": 128 * MiB}
 SLACK_KIB = 16 * 1024
-VOLATILE = ("stats", "stats-updated")
-
-
-def steady(vm_json):
-    return {k: v for k, v in vm_json.items() if k not in VOLATILE}
 
 
 def boot_guests(c, names, guests, threads):
@@ -235,51 +231,11 @@ def watch(n, guests, paths):
 
 
 def part_restart(c, ctl, d, guests, paths):
-    names = ("q1", "q2", "v")
-    before = {n: steady(ctl.info(n)) for n in names}
-    watchers = {n: watch(n, guests, paths) for n in names}
-    start = {n: w.poll() for n, w in watchers.items()}
-    log_len = len(d.log())
-    d.kill9()
-    for w in watchers.values():
-        w.poll(0.1)
-    t0 = time.monotonic()
-    d.start()
-
-    def all_connected():
-        for w in watchers.values():
-            w.poll()
-        r = ctl("--json", "list")
-        return r.rc == 0 and all(v["state"] == "connected"
-                                 for v in r.json["vms"])
-    wait_until(all_connected, 20, 0.1, "all VMs connected again")
-    c.note(f"reattached in {time.monotonic() - t0:.2f} s")
-    end = time.monotonic() + 2.5  # five more ticks
-    while time.monotonic() < end:
-        for w in watchers.values():
-            w.poll(0.05)
-    for n, w in watchers.items():
-        how = "guest vmstat" if n in guests else "QMP BALLOON_CHANGE"
-        c.check(not w.events and set(w.actuals) == {start[n]},
-                f"{n}: no balloon movement ({how}: {len(w.events)}), actual "
-                f"constant at {start[n] >> 20} MiB over {len(w.actuals)} "
-                "polls during the restart")
-        w.close()
-    for n in names:
-        after = steady(ctl.info(n))
-        diff = {k: (before[n].get(k), after.get(k)) for k in
-                set(before[n]) | set(after) if before[n].get(k) !=
-                after.get(k)}
-        c.check(not diff, f"{n}: info as before the restart (target "
-                f"{after['target'] >> 20} MiB, pinned {after['pinned']})"
-                + (f"; changed {diff}" if diff else ""))
-    log = d.log()[log_len:]
-    adopted = sorted(re.findall(r"vm (\w+): adopted", log))
-    c.check(adopted == sorted(names) and "new instance" not in log,
-            f"log: {adopted} adopted as the same instances")
-    moved = re.findall(r"vm \w+: target .*", log)
-    c.check(not moved, "log: no target change after the restart"
-            + (f": {moved}" if moved else ""))
+    check_restart(c, ctl, d, {n: watch(n, guests, paths)
+                              for n in ("q1", "q2", "v")},
+                  20, 2.5,  # five more ticks
+                  lambda n: "guest vmstat" if n in guests
+                  else "QMP BALLOON_CHANGE")
 
 
 def part_lost(c, ctl, guests, paths):

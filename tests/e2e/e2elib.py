@@ -21,6 +21,7 @@ tests/qemu/guest.py's own atexit hook.
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -333,6 +334,68 @@ class Watcher:
 
     def close(self):
         self.q.close()
+
+
+VOLATILE = ("stats", "stats-updated")
+
+
+def steady(vm_json):
+    """A VM object without the fields that change by themselves."""
+    return {k: v for k, v in vm_json.items() if k not in VOLATILE}
+
+
+def check_restart(c, ctl, d, watchers, connect_s, settle_s, how):
+    """kill -9 balloond and start it again while @watchers ({name: watcher
+    with poll(timeout), events, actuals, close()}) watch each VM: every VM
+    reconnects within @connect_s, no balloon moves during the restart nor
+    @settle_s after it, each VM's info is as before, the log shows the same
+    instances adopted and no target change.  @how(name) names what a
+    watcher observes.  Returns the daemon log written since the kill."""
+    names = sorted(watchers)
+    before = {n: steady(ctl.info(n)) for n in names}
+    start = {n: w.poll() for n, w in watchers.items()}
+    log_len = len(d.log())
+    d.kill9()
+    c.check(d.proc.returncode == -signal.SIGKILL, "balloond killed with -9")
+    for w in watchers.values():
+        w.poll(0.1)
+    t0 = time.monotonic()
+    d.start()
+
+    def all_connected():
+        for w in watchers.values():
+            w.poll()
+        r = ctl("--json", "list")
+        return r.rc == 0 and all(v["state"] == "connected"
+                                 for v in r.json["vms"])
+    wait_until(all_connected, connect_s, 0.1, "all VMs connected again")
+    c.note(f"reattached in {time.monotonic() - t0:.2f} s")
+    end = time.monotonic() + settle_s
+    while time.monotonic() < end:
+        for w in watchers.values():
+            w.poll(0.05)
+    for n, w in watchers.items():
+        c.check(not w.events and set(w.actuals) == {start[n]},
+                f"{n}: no balloon movement ({how(n)}: {len(w.events)}), "
+                f"actual constant at {start[n] >> 20} MiB over "
+                f"{len(w.actuals)} polls during the restart")
+        w.close()
+    for n in names:
+        after = steady(ctl.info(n))
+        diff = {k: (before[n].get(k), after.get(k)) for k in
+                set(before[n]) | set(after) if before[n].get(k) !=
+                after.get(k)}
+        c.check(not diff, f"{n}: info as before the restart (target "
+                f"{after['target'] >> 20} MiB, pinned {after['pinned']}, "
+                "min/max/shares)" + (f"; changed {diff}" if diff else ""))
+    log = d.log()[log_len:]
+    adopted = sorted(re.findall(r"vm (\w+): adopted", log))
+    c.check(adopted == names and "new instance" not in log,
+            f"log: {adopted} adopted as the same instances")
+    moved = re.findall(r"vm \w+: target .*", log)
+    c.check(not moved, "log: no target change after the restart"
+            + (f": {moved}" if moved else ""))
+    return log
 
 
 def http_get(host, port, path, timeout=5.0):
