@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * policy_est.c - the policy's measurements: quantization helpers, the guest
- * need / active-fraction estimator (two moving averages, fast rising and
- * slow falling), the per-tick shrink allowance and the host free-memory
- * state machine with hysteresis.  See docs/policy.md.
+ * working-set estimator (a fast part that rises at once on evidence of use
+ * and decays slowly after it, and a hot part fed by swap read-backs; the
+ * active fraction is their maximum over the allocation), urgency, the
+ * per-tick shrink allowance and the host free-memory state machine with
+ * hysteresis.  See docs/policy.md, "Estimator".
  */
 #include "policy_internal.h"
 
