@@ -362,14 +362,7 @@ def main(argv):
             ("lost", lambda: part_lost(c, ctl, a, b)),
             ("metrics", lambda: part_metrics(c, ctl, port)),
         ]
-        for name, fn in steps:
-            t0 = time.monotonic()
-            print(f"--- {name}", flush=True)
-            try:
-                fn()
-            except Exception as e:
-                c.check(False, f"{name}: {type(e).__name__}: {e}")
-            c.note(f"{name}: {time.monotonic() - t0:.2f} s")
+        c.run_steps(steps)
         rc = d.stop()
         c.check(rc == 0, f"balloond exits {rc} on SIGTERM")
     except Exception as e:

@@ -337,14 +337,7 @@ def main(argv):
                 lambda: {j["name"]: j
                          for j in ctl("--json", "list").json["vms"]}))),
         ]
-        for name, fn in steps:
-            t0 = time.monotonic()
-            print(f"--- {name}", flush=True)
-            try:
-                fn()
-            except Exception as e:
-                c.check(False, f"{name}: {type(e).__name__}: {e}")
-            c.note(f"{name}: {time.monotonic() - t0:.1f} s")
+        c.run_steps(steps)
         rc = d.stop()
         c.check(rc == 0, f"balloond exits {rc} on SIGTERM")
     except Exception as e:

@@ -67,6 +67,18 @@ class Checks:
     def elapsed(self):
         return time.monotonic() - self.t0
 
+    def run_steps(self, steps):
+        """Run each (name, fn) in turn; an exception fails that step only,
+        and the next one still runs."""
+        for name, fn in steps:
+            t0 = time.monotonic()
+            print(f"--- {name}", flush=True)
+            try:
+                fn()
+            except Exception as e:
+                self.check(False, f"{name}: {type(e).__name__}: {e}")
+            self.note(f"{name}: {time.monotonic() - t0:.2f} s")
+
     def finish(self, budget_s=None):
         t = self.elapsed()
         if budget_s is not None:
