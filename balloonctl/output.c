@@ -341,19 +341,20 @@ void ctl_print_vm(FILE *f, struct json_object *vm, double now)
 	print_kv(t, f);
 }
 
-/* QEMU stats that are amounts of memory (bytes); the rest are counters. */
-static bool byte_stat(const char *name)
-{
-	static const char *const bytes[] = {
-	        "stat-swap-in",          "stat-swap-out",
-	        "stat-free-memory",      "stat-total-memory",
-	        "stat-available-memory", "stat-disk-caches"};
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-	for (size_t i = 0; i < sizeof(bytes) / sizeof(bytes[0]); i++)
-		if (!strcmp(name, bytes[i]))
+static bool in_list(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, list[i]))
 			return true;
 	return false;
 }
+
+/* QEMU stats that are amounts of memory (bytes); the rest are counters. */
+static const char *const byte_stats[] = {
+        "stat-swap-in",      "stat-swap-out",         "stat-free-memory",
+        "stat-total-memory", "stat-available-memory", "stat-disk-caches"};
 
 /* The order of balloonctl(1): virtio-balloon stat tags 0-9 as QEMU names
  * them, then the extended counters Linux reports (tags 10-15). */
@@ -365,20 +366,12 @@ static const char *const stat_order[] = {
         "stat-async-scans",      "stat-direct-scans", "stat-async-reclaims",
         "stat-direct-reclaims"};
 
-static bool known_stat(const char *name)
-{
-	for (size_t i = 0; i < sizeof(stat_order) / sizeof(*stat_order); i++)
-		if (!strcmp(name, stat_order[i]))
-			return true;
-	return false;
-}
-
 static void stat_row(struct ctl_table *t, struct json_object *st,
                      const char *key, struct json_object *val)
 {
 	char buf[64];
 
-	if (byte_stat(key))
+	if (in_list(key, byte_stats, NELEM(byte_stats)))
 		kv_size(t, st, key);
 	else if (json_object_is_type(val, json_type_int) &&
 	         json_object_get_int64(val) < 0)
@@ -404,13 +397,12 @@ void ctl_print_stats(FILE *f, struct json_object *res, double now)
 	if (json_object_is_type(st, json_type_object)) {
 		/* The documented order first (virtio tag order), whatever the
 		 * peer's JSON order was; then anything else it reported. */
-		for (size_t i = 0; i < sizeof(stat_order) / sizeof(*stat_order);
-		     i++)
+		for (size_t i = 0; i < NELEM(stat_order); i++)
 			if (json_object_object_get_ex(st, stat_order[i], &x))
 				stat_row(t, st, stat_order[i], x);
 		json_object_object_foreach(st, key, val)
 		{
-			if (!known_stat(key))
+			if (!in_list(key, stat_order, NELEM(stat_order)))
 				stat_row(t, st, key, val);
 		}
 	}
