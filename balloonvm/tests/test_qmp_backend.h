@@ -89,7 +89,7 @@ static int fake_wl_add(void *ctx, const char *spec, int64_t *id, char *err)
 		return -EINVAL;
 	}
 	snprintf(v->last_spec, sizeof(v->last_spec), "%s", spec);
-	*id = ++v->next_id;
+	*id = __atomic_add_fetch(&v->next_id, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
