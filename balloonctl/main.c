@@ -386,7 +386,7 @@ static int apply_option(struct parser *p, const struct opt_use *u)
 	case CTL_OPT_INTERVAL:
 		return parse_seconds(p, "--interval", u->val, &cmd->interval_s);
 	default: {
-		uint32_t it;
+		uint32_t it = 0;
 		int ret = parse_u32(p, "--iterations", u->val, &it);
 		cmd->iterations = it;
 		return ret;
