@@ -75,6 +75,11 @@ struct qmp_backend {
 	 * (NULL on ENOMEM). */
 	struct json_object *(*query_workloads)(void *ctx);
 	struct json_object *(*query_memory)(void *ctx);
+	/* x-bvm-stats-alert: sample guest stats every @period_ms (0 = off)
+	 * and emit X_BVM_STATS_ALERT on a @drop_bytes fall of available
+	 * memory, swapping or an OOM kill (stats_alert.h). */
+	int (*set_stats_alert)(void *ctx, int64_t period_ms, int64_t drop_bytes,
+	                       char *err);
 	/* quit: stop the VM once the reply has been sent. */
 	void (*quit)(void *ctx);
 };

@@ -2,9 +2,11 @@
 /*
  * qmp_cmds_bvm.c - balloonvm's own commands, prefixed x-bvm- the way QEMU
  * marks experimental ones: workloads (add, set, stop, query) and a memory
- * report (guest memory manager counters, device counters, host RSS).
+ * report (guest memory manager counters, device counters, host RSS), and
+ * guest-stats alerts (stats_alert.h).
  */
 #include "qmp_cmds_int.h"
+#include "stats_alert.h"
 
 static struct json_object *cmd_wl_add(const struct qmp_call *c)
 {
@@ -54,6 +56,23 @@ static struct json_object *cmd_query_memory(const struct qmp_call *c)
 	return v ? qmp_ok(v) : NULL;
 }
 
+static struct json_object *cmd_stats_alert(const struct qmp_call *c)
+{
+	char err[QMP_ERR_LEN] = "";
+	struct json_object *d = qmp_arg(c, "drop");
+	int64_t drop =
+	        d ? json_object_get_int64(d) : (int64_t)BVM_ALERT_DROP_DFL;
+	int ret = c->be->set_stats_alert(c->ctx, qmp_arg_int(c, "period-ms"),
+	                                 drop, err);
+
+	return ret ? qmp_backend_error(ret, err) : qmp_ok(NULL);
+}
+
+static const struct qmp_arg args_alert[] = {
+        {"period-ms", json_type_int, false},
+        {"drop", json_type_int, true},
+        {0},
+};
 static const struct qmp_arg args_add[] = {
         {"spec", json_type_string, false},
         {0},
@@ -74,5 +93,6 @@ const struct qmp_cmd qmp_bvm_cmds[] = {
         {"x-bvm-workload-stop", args_stop, cmd_wl_stop, true},
         {"x-bvm-query-workloads", NULL, cmd_query_workloads, false},
         {"x-bvm-query-memory", NULL, cmd_query_memory, false},
+        {"x-bvm-stats-alert", args_alert, cmd_stats_alert, false},
         {0},
 };

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "qmp_cmds_int.h"
+#include "stats_alert.h"
 
 struct qom_obj {
 	const char *path;
@@ -129,25 +130,10 @@ struct json_object *qmp_cmd_qom_list(const struct qmp_call *c)
 static struct json_object *guest_stats(const struct qmp_call *c)
 {
 	struct qmp_guest_stats gs;
-	struct json_object *o = json_object_new_object();
-	struct json_object *st = json_object_new_object();
 
-	if (!o || !st) {
-		json_object_put(o);
-		json_object_put(st);
-		return NULL;
-	}
 	memset(&gs, 0, sizeof(gs));
 	c->be->guest_stats(c->ctx, &gs);
-	for (unsigned t = 0; t < VIRTIO_BALLOON_S_NR; t++) {
-		int64_t v = (gs.valid & (1u << t)) ? (int64_t)gs.val[t] : -1;
-		json_object_object_add(st, qmp_stat_name(t),
-		                       json_object_new_int64(v));
-	}
-	json_object_object_add(o, "last-update",
-	                       json_object_new_int64(gs.last_update));
-	json_object_object_add(o, "stats", st);
-	return o;
+	return bvm_stats_json(&gs);
 }
 
 struct json_object *qmp_cmd_qom_get(const struct qmp_call *c)

@@ -2,12 +2,14 @@
 /*
  * vm.c - a balloonvm's lifecycle and its VMM thread: guest RAM, transport,
  * device, the epoll loop (QMP, signals, vCPU exit, the device thread's
- * "actual changed"), BALLOON_CHANGE and SHUTDOWN events.  The device itself
+ * "actual or stats changed"), BALLOON_CHANGE, X_BVM_STATS_ALERT and
+ * SHUTDOWN events.  The device itself
  * is served by the device thread (vm_dev.c), the guest by the vCPU thread
  * (vcpu.c): nothing here waits for either.
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -59,11 +61,19 @@ static int check_cfg(const struct vm_cfg *cfg)
 
 /* ---- VMM loop callbacks ------------------------------------------------- */
 
+/* The logical size now (RAM minus the balloon the driver reports), bytes,
+ * as BALLOON_CHANGE and query-balloon show it. */
+static int64_t actual_bytes(struct vm *vm, uint32_t pages)
+{
+	uint64_t bytes = (uint64_t)pages * BLN_PAGE_SIZE;
+
+	return (int64_t)(bytes > vm->cfg.memory ? 0 : vm->cfg.memory - bytes);
+}
+
 static void check_actual(struct vm *vm)
 {
 	uint32_t a = bln_device_actual(vm->dev);
 	struct json_object *d;
-	uint64_t bytes = (uint64_t)a * BLN_PAGE_SIZE;
 
 	if (a == vm->last_actual)
 		return;
@@ -71,16 +81,43 @@ static void check_actual(struct vm *vm)
 	d = json_object_new_object();
 	if (!d)
 		return;
-	bytes = bytes > vm->cfg.memory ? 0 : vm->cfg.memory - bytes;
 	json_object_object_add(d, "actual",
-	                       json_object_new_int64((int64_t)bytes));
+	                       json_object_new_int64(actual_bytes(vm, a)));
 	if (vm->qmp_up)
 		qmp_server_emit(&vm->qmp, "BALLOON_CHANGE", d);
 	else
 		json_object_put(d);
 }
 
-/* The device thread saw actual change. */
+/* A new stats sample: X_BVM_STATS_ALERT if it is worth one. */
+static void check_alert(struct vm *vm)
+{
+	struct qmp_guest_stats gs;
+	struct json_object *d;
+	const char *why;
+	uint64_t ns;
+
+	if (!vm->alert.period_ms)
+		return;
+	ns = vm_guest_stats(vm, &gs);
+	if (ns == vm->alert_seen_ns)
+		return;
+	vm->alert_seen_ns = ns;
+	why = bvm_alert_check(&vm->alert, &gs);
+	if (!why || !vm->qmp_up)
+		return;
+	d = bvm_stats_json(&gs);
+	if (!d)
+		return;
+	json_object_object_add(d, "reason", json_object_new_string(why));
+	/* the size that goes with the sample: BALLOON_CHANGE is throttled */
+	json_object_object_add(d, "actual",
+	                       json_object_new_int64(actual_bytes(
+	                               vm, bln_device_actual(vm->dev))));
+	qmp_server_emit(&vm->qmp, "X_BVM_STATS_ALERT", d);
+}
+
+/* The device thread saw actual or the guest stats change. */
 static void actual_io(struct vm_watch *w, uint32_t events)
 {
 	struct vm *vm = bvm_container_of(w, struct vm, actual_w);
@@ -88,6 +125,7 @@ static void actual_io(struct vm_watch *w, uint32_t events)
 	(void)events;
 	bln_drain(w->fd);
 	check_actual(vm);
+	check_alert(vm);
 }
 
 static void sig_io(struct vm_watch *w, uint32_t events)
@@ -123,21 +161,59 @@ static void exit_io(struct vm_watch *w, uint32_t events)
 	}
 }
 
-int vm_set_stats_interval(struct vm *vm, int64_t secs)
+/* Period (ms) at which the device asks the guest for stats. */
+static uint64_t stats_period_ms(int64_t secs, uint32_t alert_ms)
 {
+	uint64_t ms = (uint64_t)secs * 1000;
+
+	return alert_ms && (!ms || alert_ms < ms) ? alert_ms : ms;
+}
+
+/* Re-arm the device's stats timer for @secs / @alert_ms: newly enabled, it
+ * asks at once (as QEMU does); else from now on at the new period. */
+static int arm_stats(struct vm *vm, int64_t secs, uint32_t alert_ms)
+{
+	uint64_t old = stats_period_ms(vm->stats_interval, vm->alert.period_ms);
+	uint64_t ms = stats_period_ms(secs, alert_ms);
 	struct itimerspec its = {0};
 
-	if (secs == vm->stats_interval)
+	if (ms == old)
 		return 0;
-	if (secs) {
-		its.it_interval.tv_sec = secs;
-		/* newly enabled: ask at once (as QEMU does); else re-arm */
-		its.it_value.tv_sec = vm->stats_interval ? secs : 0;
-		its.it_value.tv_nsec = vm->stats_interval ? 0 : 1;
+	if (ms) {
+		its.it_interval.tv_sec = (time_t)(ms / 1000);
+		its.it_interval.tv_nsec = (long)(ms % 1000) * 1000000;
+		its.it_value = its.it_interval;
+		if (!old) {
+			its.it_value.tv_sec = 0;
+			its.it_value.tv_nsec = 1;
+		}
 	}
-	if (timerfd_settime(vm->timer_fd, 0, &its, NULL) < 0)
-		return -errno;
-	vm->stats_interval = secs;
+	return timerfd_settime(vm->timer_fd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+int vm_set_stats_interval(struct vm *vm, int64_t secs)
+{
+	int ret = arm_stats(vm, secs, vm->alert.period_ms);
+
+	if (!ret)
+		vm->stats_interval = secs;
+	return ret;
+}
+
+int vm_set_stats_alert(struct vm *vm, int64_t period_ms, int64_t drop_bytes,
+                       char *err)
+{
+	struct bvm_alert a = vm->alert;
+	int ret = bvm_alert_config(&a, period_ms, drop_bytes, err);
+
+	if (ret)
+		return ret;
+	ret = arm_stats(vm, vm->stats_interval, a.period_ms);
+	if (ret) {
+		snprintf(err, QMP_ERR_LEN, "timer: %s", strerror(-ret));
+		return ret;
+	}
+	vm->alert = a;
 	return 0;
 }
 

@@ -58,9 +58,8 @@ static int be_set_interval(void *ctx, int64_t secs, char *err)
 	return ret;
 }
 
-static void be_stats(void *ctx, struct qmp_guest_stats *out)
+uint64_t vm_guest_stats(struct vm *vm, struct qmp_guest_stats *out)
 {
-	struct vm *vm = ctx;
 	struct bln_guest_stats gs;
 	uint64_t now = bc_now_ns();
 
@@ -75,6 +74,17 @@ static void be_stats(void *ctx, struct qmp_guest_stats *out)
 		out->last_update =
 		        (int64_t)(bc_wall_s() -
 		                  (double)(now - gs.updated_ns) / 1e9);
+	return gs.updated_ns;
+}
+
+static void be_stats(void *ctx, struct qmp_guest_stats *out)
+{
+	vm_guest_stats(ctx, out);
+}
+
+static int be_stats_alert(void *ctx, int64_t period_ms, int64_t drop, char *err)
+{
+	return vm_set_stats_alert(V(ctx), period_ms, drop, err);
 }
 
 /*
@@ -240,5 +250,6 @@ const struct qmp_backend vm_qmp_backend = {
         .workload_stop = be_wl_stop,
         .query_workloads = be_query_wl,
         .query_memory = vm_query_memory,
+        .set_stats_alert = be_stats_alert,
         .quit = be_quit,
 };

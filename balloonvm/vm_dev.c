@@ -11,8 +11,9 @@
  * more.  That must not hold up QMP, so the VMM thread only ever reads what
  * this thread publishes: actual (an atomic register the device updates),
  * the counters (atomically updated), and the guest stats, copied under
- * vm->lock after every pass.  BALLOON_CHANGE is the VMM thread's job; this
- * thread tells it through actual_fd that actual changed.
+ * vm->lock after every pass.  BALLOON_CHANGE and X_BVM_STATS_ALERT are the
+ * VMM thread's job; this thread tells it through actual_fd that actual or
+ * the stats changed.
  */
 #include <errno.h>
 #include <string.h>
@@ -25,7 +26,8 @@
 
 #include "vm_int.h"
 
-static void publish_stats(struct vm *vm)
+/* Copy the guest stats for the VMM; returns their update time (ns). */
+static uint64_t publish_stats(struct vm *vm)
 {
 	struct bln_guest_stats gs;
 
@@ -33,11 +35,13 @@ static void publish_stats(struct vm *vm)
 	pthread_mutex_lock(&vm->lock);
 	vm->dev_stats = gs;
 	pthread_mutex_unlock(&vm->lock);
+	return gs.updated_ns;
 }
 
 static void dev_io(struct vm_watch *w, uint32_t events)
 {
 	struct vm *vm = bvm_container_of(w, struct vm_dev_watch, w)->vm;
+	uint64_t stats_ns;
 	uint32_t actual;
 	int ret;
 
@@ -50,10 +54,11 @@ static void dev_io(struct vm_watch *w, uint32_t events)
 	} else if (ret >= 0) {
 		vm->dev_err_logged = false;
 	}
-	publish_stats(vm);
+	stats_ns = publish_stats(vm);
 	actual = bln_device_actual(vm->dev);
-	if (actual != vm->dev_actual) {
+	if (actual != vm->dev_actual || stats_ns != vm->dev_stats_ns) {
 		vm->dev_actual = actual;
+		vm->dev_stats_ns = stats_ns;
 		bln_notify(vm->actual_fd);
 	}
 }

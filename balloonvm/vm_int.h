@@ -14,6 +14,7 @@
 
 #include "gmm.h"
 #include "qmp_server.h"
+#include "stats_alert.h"
 #include "vm.h"
 #include "vm_loop.h"
 #include "workload.h"
@@ -75,6 +76,8 @@ struct vm {
 	struct vm_watch sig_w, exit_w, actual_w;
 	int sig_fd;
 	int64_t stats_interval; /* seconds, 0 = off */
+	struct bvm_alert alert; /* x-bvm-stats-alert (stats_alert.h) */
+	uint64_t alert_seen_ns; /* updated_ns of the last sample checked */
 	uint32_t last_actual;   /* for BALLOON_CHANGE */
 	bool stop;
 	const char *stop_reason; /* SHUTDOWN "reason" */
@@ -93,7 +96,8 @@ struct vm {
 	struct vm_watch timer_w, dev_stop_w;
 	int timer_fd;
 	int dev_stop_fd; /* VMM -> device thread: leave */
-	int actual_fd;   /* device thread -> VMM: actual changed */
+	int actual_fd;   /* device thread -> VMM: actual or stats changed */
+	uint64_t dev_stats_ns; /* updated_ns the VMM was last told about */
 	uint32_t dev_actual;
 	bool dev_err_logged;
 	bool dev_quit;
@@ -125,8 +129,17 @@ void vm_dev_fini(struct vm *vm);
 /* vm_backend.c: the QMP backend over a struct vm. */
 extern const struct qmp_backend vm_qmp_backend;
 
-/* vm.c: change the guest-stats polling interval (seconds, 0 = off). */
+/* vm.c: change the guest-stats polling interval (seconds, 0 = off), and
+ * the stats alert (x-bvm-stats-alert: bvm_alert_config's checks, -EINVAL
+ * with @err filled, or a timer's -errno).  The device asks the guest for
+ * stats every interval, or every alert period when that is shorter. */
 int vm_set_stats_interval(struct vm *vm, int64_t secs);
+int vm_set_stats_alert(struct vm *vm, int64_t period_ms, int64_t drop_bytes,
+                       char *err);
+
+/* vm_backend.c: the guest stats as QMP shows them (the device thread's
+ * last copy); returns their CLOCK_MONOTONIC update time, ns (0 never). */
+uint64_t vm_guest_stats(struct vm *vm, struct qmp_guest_stats *out);
 
 /* vm_memory.c: host RSS of this process from /proc/self/status, bytes. */
 struct vm_rss {

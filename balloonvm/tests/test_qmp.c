@@ -469,6 +469,36 @@ static void test_workloads(void **state)
 	assert_int_equal(json_object_get_int64(get(r, "ram")), GiB);
 }
 
+/* x-bvm-stats-alert: checked arguments, the default drop, off again. */
+static void test_stats_alert_cmd(void **state)
+{
+	struct fix *f = *state;
+
+	negotiate(f);
+	expect_ok(req(f, "{\"execute\":\"x-bvm-stats-alert\",\"arguments\":"
+	                 "{\"period-ms\":100}}"));
+	assert_int_equal(f->vm.alert_ms, 100);
+	assert_int_equal(f->vm.alert_drop, 16 << 20);
+	expect_ok(req(f, "{\"execute\":\"x-bvm-stats-alert\",\"arguments\":"
+	                 "{\"period-ms\":250,\"drop\":4194304}}"));
+	assert_int_equal(f->vm.alert_ms, 250);
+	assert_int_equal(f->vm.alert_drop, 4 << 20);
+	expect_error(req(f, "{\"execute\":\"x-bvm-stats-alert\",\"arguments\":"
+	                    "{\"period-ms\":5}}"),
+	             "GenericError",
+	             "'period-ms' must be 0 (off) or 10..60000");
+	expect_error(req(f, "{\"execute\":\"x-bvm-stats-alert\",\"arguments\":"
+	                    "{\"period-ms\":100,\"drop\":0}}"),
+	             "GenericError",
+	             "'drop' must be 4096..1099511627776 bytes");
+	assert_int_equal(f->vm.alert_ms, 250); /* refused: unchanged */
+	expect_error(req(f, "{\"execute\":\"x-bvm-stats-alert\"}"),
+	             "GenericError", "Parameter 'period-ms' is missing");
+	expect_ok(req(f, "{\"execute\":\"x-bvm-stats-alert\",\"arguments\":"
+	                 "{\"period-ms\":0}}"));
+	assert_int_equal(f->vm.alert_ms, 0);
+}
+
 static void test_quit(void **state)
 {
 	struct fix *f = *state;
@@ -515,6 +545,7 @@ int main(void)
 	        T(test_qom_interval),
 	        T(test_qom_errors),
 	        T(test_workloads),
+	        T(test_stats_alert_cmd),
 	        T(test_quit),
 #undef T
 	};

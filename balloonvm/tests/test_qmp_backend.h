@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "qmp_cmds.h"
+#include "stats_alert.h"
 
 struct fake_vm {
 	uint64_t ram;
@@ -26,9 +27,10 @@ struct fake_vm {
 	char last_spec[128];
 	int64_t last_id;
 	unsigned quits;
-	size_t memory_blob; /* bytes of padding in query-memory */
-	bool gated;         /* workload_add blocks reading gate_fd */
-	int gate_fd;        /* a blocking eventfd the test writes to */
+	size_t memory_blob;           /* bytes of padding in query-memory */
+	int64_t alert_ms, alert_drop; /* last x-bvm-stats-alert */
+	bool gated;                   /* workload_add blocks reading gate_fd */
+	int gate_fd; /* a blocking eventfd the test writes to */
 };
 
 static inline struct fake_vm *fv(void *ctx)
@@ -144,6 +146,20 @@ static struct json_object *fake_query_mem(void *ctx)
 	return o;
 }
 
+static int fake_stats_alert(void *ctx, int64_t period_ms, int64_t drop,
+                            char *err)
+{
+	struct fake_vm *v = ctx;
+	struct bvm_alert a = {0};
+	int ret = bvm_alert_config(&a, period_ms, drop, err);
+
+	if (!ret) {
+		v->alert_ms = a.period_ms;
+		v->alert_drop = (int64_t)a.drop_bytes;
+	}
+	return ret;
+}
+
 static void fake_quit(void *ctx)
 {
 	fv(ctx)->quits++;
@@ -161,6 +177,7 @@ static const struct qmp_backend fake_backend = {
         .workload_stop = fake_wl_stop,
         .query_workloads = fake_query_wl,
         .query_memory = fake_query_mem,
+        .set_stats_alert = fake_stats_alert,
         .quit = fake_quit,
 };
 
