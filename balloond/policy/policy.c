@@ -190,7 +190,7 @@ bool bln_policy_urgent(const struct bln_policy_params *p,
 		return false;
 	if (!vst->seen) /* no history: only a collapse counts */
 		return pol_guest_avail(vm) < p->margin_bytes / 4;
-	pol_evidence(vm, vst, pol_guest_used(vm), &e);
+	pol_evidence(p, vm, vst, pol_guest_used(vm), &e);
 	return pol_urgent_ev(p, pol_guest_avail(vm), &e);
 }
 

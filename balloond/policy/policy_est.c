@@ -130,9 +130,33 @@ static uint64_t shrink_allowance(const struct pol_ctx *c,
 	return allow > lag ? allow - lag : 0;
 }
 
+/* @growth over the interval between the previous counters and these,
+ * projected over one tick (never less than @growth): how much more the
+ * guest will want before we would next look at it on the tick.  Intervals
+ * below POL_MIN_SAMPLE_MS count as that (one sample's noise is not a
+ * rate); without both timestamps, @growth as it is. */
+static uint64_t tick_scaled(const struct bln_policy_params *p,
+                            const struct bln_policy_vm *vm,
+                            const struct bln_policy_vm_state *s,
+                            uint64_t growth)
+{
+	uint64_t dt;
+
+	if (!vm->stats_ms || !s->prev_stats_ms ||
+	    vm->stats_ms <= s->prev_stats_ms)
+		return growth;
+	dt = vm->stats_ms - s->prev_stats_ms;
+	if (dt < POL_MIN_SAMPLE_MS)
+		dt = POL_MIN_SAMPLE_MS;
+	if (dt >= p->tick_ms)
+		return growth;
+	return (uint64_t)((double)growth * (double)p->tick_ms / (double)dt);
+}
+
 /* What the counters show since the previous step (docs/policy.md,
  * "Estimator"). */
-void pol_evidence(const struct bln_policy_vm *vm,
+void pol_evidence(const struct bln_policy_params *p,
+                  const struct bln_policy_vm *vm,
                   const struct bln_policy_vm_state *s, uint64_t used,
                   struct pol_ev *e)
 {
@@ -144,6 +168,7 @@ void pol_evidence(const struct bln_policy_vm *vm,
 	e->d_in = delta(vm->swap_in_bytes, s->prev_swap_in);
 	e->refault_bytes = max_u64(e->d_in, d_maj * POL_PAGE);
 	e->growth = max_u64(delta(used, s->prev_used), d_min * POL_PAGE);
+	e->growth_tick = tick_scaled(p, vm, s, e->growth);
 	e->oom = delta(vm->oom_kills, s->prev_oom_kills) > 0;
 	e->refault = e->d_in >= POL_SWAP_EVT_BYTES || d_maj >= POL_MAJFLT_EVT;
 	e->new_pages = d_min >= POL_MINFLT_EVT;
@@ -157,14 +182,14 @@ void pol_evidence(const struct bln_policy_vm *vm,
 }
 
 /* Urgent: demand with available memory about to collapse (within a
- * quarter margin plus one interval of the last growth), or an OOM kill.
- * The reclaim floor leaves at least half a margin: a dead band. */
+ * quarter margin plus one tick of growth at the last rate), or an OOM
+ * kill.  The reclaim floor leaves at least half a margin: a dead band. */
 bool pol_urgent_ev(const struct bln_policy_params *p, uint64_t avail,
                    const struct pol_ev *e)
 {
 	if (e->oom)
 		return true;
-	return e->demand && avail < p->margin_bytes / 4 + e->growth;
+	return e->demand && avail < p->margin_bytes / 4 + e->growth_tick;
 }
 
 /* How much more an urgent VM gets beyond need + margin: what the last
@@ -174,7 +199,7 @@ static uint64_t burst(const struct pol_ctx *c, const struct pol_ev *e)
 	uint64_t b = c->p->margin_bytes;
 
 	b = max_u64(b, e->d_out);
-	b = max_u64(b, 2 * e->growth); /* it keeps growing: two intervals */
+	b = max_u64(b, 2 * e->growth_tick); /* it keeps growing: two ticks */
 	b = max_u64(b, e->refault_bytes);
 	return b;
 }
@@ -188,6 +213,7 @@ static void save_counters(const struct bln_policy_vm *vm,
 	s->prev_minflt = vm->minor_faults;
 	s->prev_oom_kills = vm->oom_kills;
 	s->prev_used = used;
+	s->prev_stats_ms = vm->stats_ms;
 }
 
 /* used = what the guest has resident plus the memory it cannot see (kernel
@@ -269,7 +295,7 @@ static void estimate_stats(struct pol_ctx *c, size_t i)
 		s->ws_bytes = used;
 		s->last_active_ms = c->now;
 	}
-	pol_evidence(vm, s, used, &e);
+	pol_evidence(c->p, vm, s, used, &e);
 	s->urgent = pol_urgent_ev(c->p, avail, &e);
 	/* no history: a collapse alone counts (as in bln_policy_urgent) */
 	if (!s->seen && avail < c->p->margin_bytes / 4)

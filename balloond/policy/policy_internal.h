@@ -20,6 +20,7 @@
 #define POL_MAJFLT_EVT     256ull   /* major faults per step = refaults */
 #define POL_MINFLT_EVT     256ull   /* minor faults per step = new pages */
 #define POL_DWELL_MS       5000ull  /* no voluntary reversal before this */
+#define POL_MIN_SAMPLE_MS  50ull    /* shortest interval taken as a rate */
 #define POL_MIN_RECLAIM    (16 * POL_MIB) /* smaller idle-tax cuts: skip */
 
 /* Proxmox VE (PVE/AutoBalloon.pm, PVE/Service/pvestatd.pm). */
@@ -60,11 +61,14 @@ struct pol_ev {
 	uint64_t d_in, d_out;   /* swap-in, swap-out */
 	uint64_t refault_bytes; /* max(swap-in, major faults x 4 KiB) */
 	uint64_t growth;        /* max(rise of used, minor faults x 4 KiB) */
-	bool oom;               /* an OOM kill */
-	bool refault;           /* swap-in or major faults over threshold */
-	bool new_pages;         /* minor faults over threshold */
-	bool swapping;          /* swap-out while not being inflated by us */
-	bool demand;            /* any of the three above */
+	/* growth scaled to one tick: the interval since the previous
+	 * counters may be shorter (stats alerts arrive between ticks) */
+	uint64_t growth_tick;
+	bool oom;       /* an OOM kill */
+	bool refault;   /* swap-in or major faults over threshold */
+	bool new_pages; /* minor faults over threshold */
+	bool swapping;  /* swap-out while not being inflated by us */
+	bool demand;    /* any of the three above */
 };
 
 /* policy_est.c */
@@ -73,7 +77,8 @@ uint64_t pol_q_up(uint64_t x, uint64_t step);
 uint64_t pol_q_down(uint64_t x, uint64_t step);
 uint64_t pol_guest_avail(const struct bln_policy_vm *vm);
 uint64_t pol_guest_used(const struct bln_policy_vm *vm);
-void pol_evidence(const struct bln_policy_vm *vm,
+void pol_evidence(const struct bln_policy_params *p,
+                  const struct bln_policy_vm *vm,
                   const struct bln_policy_vm_state *s, uint64_t used,
                   struct pol_ev *e);
 bool pol_urgent_ev(const struct bln_policy_params *p, uint64_t avail,

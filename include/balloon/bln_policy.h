@@ -83,6 +83,9 @@ struct bln_policy_vm {
 	uint64_t swap_in_bytes, swap_out_bytes; /* cumulative */
 	uint64_t major_faults, minor_faults;    /* cumulative */
 	uint64_t oom_kills;                     /* cumulative */
+	/* when these stats were taken (monotonic ms; 0 = unknown): growth
+	 * between samples closer than a tick is projected over a tick */
+	uint64_t stats_ms;
 };
 
 /* Policy state carried between steps, one per VM (caller-owned, zeroed at
@@ -103,6 +106,7 @@ struct bln_policy_vm_state {
 	double active;           /* f = min(1, W / actual) */
 	uint64_t prev_swap_in, prev_swap_out, prev_majflt, prev_minflt;
 	uint64_t prev_oom_kills, prev_used;
+	uint64_t prev_stats_ms;  /* stats_ms of the prev_* counters */
 	uint64_t last_change_ms; /* last step that moved this VM's target */
 	/* Derived by the last step, for logs and metrics (not inputs): */
 	uint64_t need_bytes;  /* guest's need: the working-set estimate W */

@@ -237,6 +237,48 @@ static void test_urgent(void **state)
 	assert_false(bln_policy_urgent(NULL, &vm, &f.vst[0]));
 }
 
+/* Samples closer than a tick (balloonvm's stats alerts): the growth
+ * between them is projected over one tick, at most 20 x (50 ms floor). */
+static void test_urgent_rate(void **state)
+{
+	struct fx f;
+	struct bln_policy_vm vm;
+	struct bln_policy_vm_state st;
+	uint64_t minflt;
+
+	(void)state;
+	fx_init(&f, BLN_POLICY_IDLETAX, 64 * GIB);
+	fx_add(&f, 256 * MIB, 4 * GIB, 1 * GIB, 512 * MIB);
+	fx_tick(&f);
+	st = f.vst[0];
+	st.prev_stats_ms = 10000;
+	vm = f.vm[0];
+	minflt = vm.minor_faults;
+	/* 52 MiB in 100 ms: 520 MiB per tick > 512 available */
+	vm.minor_faults = minflt + 52 * MIB / 4096;
+	vm.stats_ms = 10100;
+	assert_true(bln_policy_urgent(&f.p, &vm, &st));
+	vm.stats_ms = 11000; /* the same over a whole tick: no hurry */
+	assert_false(bln_policy_urgent(&f.p, &vm, &st));
+	vm.stats_ms = 0; /* no timestamp: taken as one interval */
+	assert_false(bln_policy_urgent(&f.p, &vm, &st));
+	vm.stats_ms = 10100; /* 40 MiB in 100 ms: 400 + 16 < 512 */
+	vm.minor_faults = minflt + 40 * MIB / 4096;
+	assert_false(bln_policy_urgent(&f.p, &vm, &st));
+	/* 10 ms counts as 50 ms: 24 MiB -> 480 + 16 < 512, 26 -> 520 */
+	vm.stats_ms = 10010;
+	vm.minor_faults = minflt + 24 * MIB / 4096;
+	assert_false(bln_policy_urgent(&f.p, &vm, &st));
+	vm.minor_faults = minflt + 26 * MIB / 4096;
+	assert_true(bln_policy_urgent(&f.p, &vm, &st));
+	vm.stats_ms = 9000; /* older than the previous sample: as is */
+	assert_false(bln_policy_urgent(&f.p, &vm, &st));
+	/* a step remembers when its counters were taken */
+	f.vm[0].stats_ms = 12345;
+	fx_tick(&f);
+	assert_int_equal(f.vst[0].prev_stats_ms, 12345);
+}
+
 /* Same inputs and state, same outputs: nothing hidden (no clock, no
  * globals). */
 static void test_deterministic(void **state)
@@ -269,6 +311,7 @@ int main(void)
 	        cmocka_unit_test(test_step_rejects),
 	        cmocka_unit_test(test_names),
 	        cmocka_unit_test(test_urgent),
+	        cmocka_unit_test(test_urgent_rate),
 	        cmocka_unit_test(test_deterministic),
 	};
 
