@@ -32,6 +32,7 @@ int bd_conf_init(struct bd_conf *c)
 	memset(c, 0, sizeof(*c));
 	c->log_level = BC_LOG_INFO;
 	c->policy_enabled = true;
+	c->stats_alert_ms = BD_STATS_ALERT_MS;
 	bln_policy_defaults(&c->policy, BLN_POLICY_IDLETAX);
 	if (bd_conf_set_str(&c->socket_path, BD_DEFAULT_SOCKET) ||
 	    bd_conf_set_str(&c->state_path, BD_DEFAULT_STATE) ||
@@ -158,6 +159,18 @@ static int daemon_key(struct parse_ctx *x, const char *k, const char *v)
 			return fail(x,
 			            "tick_ms: '%s' is not a positive integer",
 			            v);
+		return 1;
+	}
+	if (!strcmp(k, "stats_alert_ms")) {
+		char *end;
+		unsigned long n = strtoul(v, &end, 10);
+		if (*v < '0' || *v > '9' || *end ||
+		    (n && (n < 10 || n > BD_STATS_ALERT_MAX)))
+			return fail(x,
+			            "stats_alert_ms: '%s' is not 0 (off) or "
+			            "10..%d",
+			            v, BD_STATS_ALERT_MAX);
+		c->stats_alert_ms = (uint32_t)n;
 		return 1;
 	}
 	return fail(x, "unknown key '%s' in [daemon]", k);

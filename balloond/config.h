@@ -22,6 +22,8 @@
 #define BD_DEFAULT_SHARES  1000
 #define BD_SHARES_MAX      1000000
 #define BD_METRICS_DEFAULT "127.0.0.1:9847" /* when metrics=on */
+#define BD_STATS_ALERT_MS  100 /* balloonvm stats alerts: sample period */
+#define BD_STATS_ALERT_MAX 60000
 
 struct bd_vm_conf {
 	char name[BD_NAME_MAX + 1];
@@ -43,6 +45,9 @@ struct bd_conf {
 	uint32_t
 	        tick_ms_cli; /* --tick-ms: wins over the state file, 0 = none */
 	bool policy_enabled;
+	/* ask balloonvm peers for X_BVM_STATS_ALERT, sampling every this
+	 * many ms (0 = off; QEMU peers refuse the command: polling only) */
+	uint32_t stats_alert_ms;
 	struct bd_vm_conf *vms;
 	size_t nvms;
 };

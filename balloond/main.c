@@ -15,7 +15,7 @@
 
 #include "daemon.h"
 
-enum { O_STATE = 256, O_METRICS, O_TICK, O_SYSLOG, O_PROC };
+enum { O_STATE = 256, O_METRICS, O_TICK, O_ALERT, O_SYSLOG, O_PROC };
 
 static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -23,6 +23,7 @@ static const struct option opts[] = {
         {"state", required_argument, NULL, O_STATE},
         {"metrics", required_argument, NULL, O_METRICS},
         {"tick-ms", required_argument, NULL, O_TICK},
+        {"stats-alert-ms", required_argument, NULL, O_ALERT},
         {"log-level", required_argument, NULL, 'l'},
         {"syslog", no_argument, NULL, O_SYSLOG},
         {"proc-root", required_argument, NULL, O_PROC},
@@ -44,6 +45,9 @@ static void usage(FILE *f)
 	        "default off)\n"
 	        "      --tick-ms MS      policy/monitor interval (default "
 	        "1000)\n"
+	        "      --stats-alert-ms MS  balloonvm stats alerts: sample "
+	        "period,\n"
+	        "                        0 = off (default %d)\n"
 	        "  -l, --log-level LEVEL error, warning, info (default), "
 	        "debug\n"
 	        "      --syslog          log to syslog instead of stderr\n"
@@ -54,12 +58,14 @@ static void usage(FILE *f)
 	        "  -V, --version         print the version\n\n"
 	        "Runs in the foreground; SIGTERM or SIGINT saves state and "
 	        "exits 0.\nSee balloond(8).\n",
-	        BD_DEFAULT_CONFIG, BD_DEFAULT_SOCKET, BD_DEFAULT_STATE);
+	        BD_DEFAULT_CONFIG, BD_DEFAULT_SOCKET, BD_DEFAULT_STATE,
+	        BD_STATS_ALERT_MS);
 }
 
 struct cli {
 	const char *config, *socket, *state, *metrics, *log_level, *proc;
 	uint32_t tick_ms;
+	long alert_ms; /* -1 = not given */
 	bool syslog;
 };
 
@@ -103,6 +109,20 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 				return 2;
 			}
 			c->tick_ms = (uint32_t)v;
+			break;
+		}
+		case O_ALERT: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end ||
+			    (v && (v < 10 || v > BD_STATS_ALERT_MAX))) {
+				fprintf(stderr,
+				        "balloond: --stats-alert-ms: '%s' is "
+				        "not 0 (off) or 10..%d\n",
+				        optarg, BD_STATS_ALERT_MAX);
+				return 2;
+			}
+			c->alert_ms = v;
 			break;
 		}
 		case 'h':
@@ -156,13 +176,15 @@ static int build_conf(const struct cli *cli, struct bd_conf *conf)
 		conf->tick_ms_cli = cli->tick_ms;
 		conf->policy.tick_ms = cli->tick_ms;
 	}
+	if (cli->alert_ms >= 0)
+		conf->stats_alert_ms = (uint32_t)cli->alert_ms;
 	conf->use_syslog = cli->syslog;
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	struct cli cli = {0};
+	struct cli cli = {.alert_ms = -1};
 	struct bd_conf conf;
 	struct bd bd;
 	char err[512];

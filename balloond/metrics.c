@@ -121,6 +121,7 @@ enum vm_field {
 	F_PINNED,
 	F_ERRORS,
 	F_UPDATED,
+	F_ALERTS,
 	F_NR
 };
 
@@ -136,6 +137,8 @@ static const struct {
         {"vm_qmp_errors_total", "counter", "QMP errors of this VM."},
         {"vm_stats_updated_seconds", "gauge",
          "Unix time of the guest's last stats update."},
+        {"vm_stats_alerts_total", "counter",
+         "X_BVM_STATS_ALERT events received (balloonvm guests)."},
 };
 
 static bool vm_value(const struct vm *vm, enum vm_field fd, double *v)
@@ -165,6 +168,9 @@ static bool vm_value(const struct vm *vm, enum vm_field fd, double *v)
 	case F_UPDATED:
 		*v = vm->stats_updated;
 		return vm->stats_updated > 0;
+	case F_ALERTS:
+		*v = (double)vm->alerts;
+		return true;
 	default:
 		return false;
 	}

@@ -257,10 +257,21 @@ static void on_ready(void *ctx)
 	}
 }
 
+static bool take_stats(struct vm *vm, struct json_object *ret, bool fresh);
+
 static void on_event(void *ctx, const char *name, struct json_object *data)
 {
 	struct vm *vm = ctx;
 
+	if (!strcmp(name, "X_BVM_STATS_ALERT")) {
+		vm->alerts++;
+		/* the sample's size: BALLOON_CHANGE may be up to 1 s behind */
+		if (bd_json_u64(data, "actual", &vm->actual))
+			vm->actual_known = true;
+		if (take_stats(vm, data, true))
+			bd_policy_stats_update(vm->bd, vm);
+		return;
+	}
 	if (!strcmp(name, "BALLOON_CHANGE")) {
 		if (bd_json_u64(data, "actual", &vm->actual))
 			vm->actual_known = true;
@@ -287,6 +298,36 @@ static void polling_cb(void *ctx, struct json_object *ret, const char *cls,
 		           desc);
 }
 
+static void alert_cb(void *ctx, struct json_object *ret, const char *cls,
+                     const char *desc)
+{
+	struct vm *vm = ctx;
+
+	if (ret || disconnected(cls))
+		return;
+	if (cls && !strcmp(cls, "CommandNotFound")) /* QEMU: polling only */
+		bc_debug("vm %s: no stats alerts: %s", vm->name, desc);
+	else
+		cmd_failed(vm, "x-bvm-stats-alert", cls, desc);
+}
+
+/* balloonvm peers: X_BVM_STATS_ALERT when the guest's available memory
+ * falls by a quarter margin, or it swaps (balloonvm/stats_alert.h). */
+static void set_alert(struct vm *vm)
+{
+	struct json_object *a = json_object_new_object();
+	uint64_t drop = vm->bd->params.margin_bytes / 4;
+
+	if (!a)
+		return;
+	json_object_object_add(
+	        a, "period-ms",
+	        json_object_new_int64(vm->bd->conf->stats_alert_ms));
+	json_object_object_add(
+	        a, "drop", json_object_new_int64(drop < 4096 ? 4096 : drop));
+	qmp_command(&vm->qmp, "x-bvm-stats-alert", a, alert_cb, vm);
+}
+
 void vm_set_polling(struct vm *vm)
 {
 	struct json_object *a = json_object_new_object();
@@ -303,6 +344,8 @@ void vm_set_polling(struct vm *vm)
 	json_object_object_add(a, "value",
 	                       json_object_new_int64((tick + 999) / 1000));
 	qmp_command(&vm->qmp, "qom-set", a, polling_cb, vm);
+	if (vm->bd->conf->stats_alert_ms)
+		set_alert(vm);
 }
 
 /* Keep the stats QEMU reports as numbers >= 0 (it reports -1 for none). */
@@ -324,12 +367,35 @@ static struct json_object *filter_stats(struct json_object *in)
 	return out;
 }
 
+/* Keep guest-stats @ret (from qom-get, or an alert: @fresh, newer than
+ * what we have even within the same second).  True if taken. */
+static bool take_stats(struct vm *vm, struct json_object *ret, bool fresh)
+{
+	struct json_object *st = NULL, *lu = NULL;
+	double t;
+
+	json_object_object_get_ex(ret, "stats", &st);
+	json_object_object_get_ex(ret, "last-update", &lu);
+	if (!lu || !(json_object_is_type(lu, json_type_int) ||
+	             json_object_is_type(lu, json_type_double))) {
+		cmd_failed(vm, "guest-stats", "GenericError",
+		           "no last-update in the reply");
+		return false;
+	}
+	t = json_object_get_double(lu);
+	if (t <= 0 || (t == vm->stats_updated && !fresh))
+		return false;
+	json_object_put(vm->stats);
+	vm->stats = filter_stats(st);
+	vm->stats_updated = t;
+	vm->stats_rx_ms = bc_now_ms();
+	return true;
+}
+
 static void stats_cb(void *ctx, struct json_object *ret, const char *cls,
                      const char *desc)
 {
 	struct vm *vm = ctx;
-	struct json_object *st = NULL, *lu = NULL;
-	double t;
 
 	vm->polling = false;
 	if (!ret) {
@@ -338,21 +404,8 @@ static void stats_cb(void *ctx, struct json_object *ret, const char *cls,
 			bc_debug("vm %s: guest-stats: %s", vm->name, desc);
 		return;
 	}
-	json_object_object_get_ex(ret, "stats", &st);
-	json_object_object_get_ex(ret, "last-update", &lu);
-	if (!lu || !(json_object_is_type(lu, json_type_int) ||
-	             json_object_is_type(lu, json_type_double))) {
-		cmd_failed(vm, "qom-get guest-stats", "GenericError",
-		           "no last-update in the reply");
-		return;
-	}
-	t = json_object_get_double(lu);
-	if (t <= 0 || t == vm->stats_updated)
-		return;
-	json_object_put(vm->stats);
-	vm->stats = filter_stats(st);
-	vm->stats_updated = t;
-	bd_policy_stats_update(vm->bd, vm);
+	if (take_stats(vm, ret, false))
+		bd_policy_stats_update(vm->bd, vm);
 }
 
 static void poll_vm(struct vm *vm)
@@ -491,6 +544,7 @@ void vm_policy_input(const struct vm *vm, double now_wall,
 	pv->major_faults = stat_of(s, "stat-major-faults");
 	pv->minor_faults = stat_of(s, "stat-minor-faults");
 	pv->oom_kills = stat_of(s, "stat-oom-kills");
+	pv->stats_ms = vm->stats_rx_ms;
 }
 
 static struct json_object *u64_or_null(bool known, uint64_t v)

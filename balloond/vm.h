@@ -48,6 +48,8 @@ struct vm {
 	/* guest stats (QEMU names, values >= 0 only) */
 	struct json_object *stats;
 	double stats_updated; /* guest's "last-update", Unix s, 0 = never */
+	uint64_t stats_rx_ms; /* when we received them, monotonic ms */
+	uint64_t alerts;      /* X_BVM_STATS_ALERT events received */
 	struct bln_policy_vm_state vst;
 	/* link */
 	struct qmp qmp;

@@ -54,6 +54,26 @@ static void log_cmd(struct fake_qmp *f, const char *cmd, uint64_t arg)
 		snprintf(f->cmds[f->ncmds++], 64, "%s", cmd);
 }
 
+static void alert_cmd(struct fake_qmp *f, int fd, struct json_object *id,
+                      struct json_object *args)
+{
+	struct json_object *p = NULL, *d = NULL;
+
+	if (!f->alerts) {
+		error(fd, id, "CommandNotFound",
+		      "The command x-bvm-stats-alert has not been found");
+		return;
+	}
+	json_object_object_get_ex(args, "period-ms", &p);
+	json_object_object_get_ex(args, "drop", &d);
+	if (f->ncmds > 0)
+		snprintf(f->cmds[f->ncmds - 1], 64,
+		         "x-bvm-stats-alert %lld %lld",
+		         (long long)json_object_get_int64(p),
+		         (long long)json_object_get_int64(d));
+	reply(fd, id, "{}");
+}
+
 static void command(struct fake_qmp *f, int fd, struct json_object *req)
 {
 	struct json_object *ex, *id = NULL, *args = NULL, *v;
@@ -104,6 +124,8 @@ static void command(struct fake_qmp *f, int fd, struct json_object *req)
 				say(fd, buf);
 			}
 		}
+	} else if (!strcmp(cmd, "x-bvm-stats-alert")) {
+		alert_cmd(f, fd, id, args);
 	} else if (!strcmp(cmd, "qom-get")) {
 		if (f->last_update <= 0) {
 			error(fd, id, "GenericError",
@@ -131,6 +153,13 @@ static void session(struct fake_qmp *f, int fd)
 	        "\"capabilities\": []}}\n");
 	while (!f->stop && !f->drop_now) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
+		pthread_mutex_lock(&f->lock);
+		if (f->event[0]) {
+			say(fd, f->event);
+			say(fd, "\n");
+			f->event[0] = '\0';
+		}
+		pthread_mutex_unlock(&f->lock);
 		if (poll(&p, 1, 20) <= 0)
 			continue;
 		ssize_t n = read(fd, buf, sizeof(buf));
@@ -231,6 +260,13 @@ int fake_qmp_count(struct fake_qmp *f, const char *prefix)
 		n += !strncmp(f->cmds[i], prefix, strlen(prefix));
 	pthread_mutex_unlock(&f->lock);
 	return n;
+}
+
+void fake_qmp_event(struct fake_qmp *f, const char *json)
+{
+	pthread_mutex_lock(&f->lock);
+	snprintf(f->event, sizeof(f->event), "%s", json);
+	pthread_mutex_unlock(&f->lock);
 }
 
 uint64_t fake_qmp_actual(struct fake_qmp *f)

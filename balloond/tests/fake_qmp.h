@@ -3,8 +3,9 @@
  * fake_qmp.h - a small scripted QMP server for balloond's tests, in a thread
  * of the test (or a forked child, to test a peer process that dies).  It
  * greets, accepts qmp_capabilities and answers query-balloon, balloon,
- * qom-set, qom-get guest-stats and query-memory-size-summary like QEMU, and
- * records every command it receives.
+ * qom-set, qom-get guest-stats and query-memory-size-summary like QEMU,
+ * x-bvm-stats-alert like balloonvm (if @alerts), sends events the test
+ * queues, and records every command it receives.
  */
 #ifndef FAKE_QMP_H
 #define FAKE_QMP_H
@@ -28,11 +29,14 @@ struct fake_qmp {
 	const char *balloon_error; /* balloon fails with this desc */
 	char stats[512];           /* JSON object of guest stats */
 	double last_update;        /* 0: qom-get fails like QEMU before any */
+	bool alerts;               /* x-bvm-stats-alert exists (balloonvm) */
+	char event[1024];          /* sent (then cleared) by the session */
 	/* observed */
 	int connections;
 	int ncmds;
-	char cmds[FAKE_LOG_MAX][64]; /* "balloon 536870912", "query-balloon" */
-	int drop_now;                /* set: close the current connection */
+	/* "balloon 536870912", "query-balloon", "x-bvm-stats-alert 100 4096" */
+	char cmds[FAKE_LOG_MAX][64];
+	int drop_now; /* set: close the current connection */
 };
 
 /* Listen on @path with @actual as the VM size, without serving yet. */
@@ -45,5 +49,7 @@ void fake_qmp_stop(struct fake_qmp *f);
 /* How many received commands start with @prefix. */
 int fake_qmp_count(struct fake_qmp *f, const char *prefix);
 uint64_t fake_qmp_actual(struct fake_qmp *f);
+/* Queue one event line (a JSON object) for the current connection. */
+void fake_qmp_event(struct fake_qmp *f, const char *json);
 
 #endif

@@ -456,6 +456,76 @@ static void test_stats_host(void **state)
 	json_object_put(rep);
 }
 
+static bool alerted(void *arg)
+{
+	struct vm *vm = arg;
+
+	return vm->alerts > 0 && vm->stats_updated > 0;
+}
+
+static bool asked_alert(void *arg)
+{
+	return fake_qmp_count(arg, "x-bvm-stats-alert") > 0;
+}
+
+/* balloonvm peers are asked for stats alerts (a quarter margin); QEMU
+ * refuses the command, which is no error; an alert brings stats (even
+ * within the second of the last ones) and the size that goes with them. */
+static void test_stats_alert(void **state)
+{
+	struct t *t = *state;
+	struct json_object *rep;
+	struct vm *vm;
+	char ev[512];
+	long now = (long)bc_wall_s();
+
+	add_web(t, ""); /* QEMU-like: CommandNotFound */
+	vm = bd_vm_find(&t->r.bd, "web");
+	assert_true(rig_until(&t->r, asked_alert, &t->fq, 2000));
+	rig_pump(&t->r, 50);
+	assert_int_equal(vm->cmd_errors, 0);
+	json_object_put(ok(t, "{\"v\":1,\"cmd\":\"remove\",\"args\":{"
+	                      "\"vm\":\"web\"}}"));
+	t->fq.alerts = true;
+	add_web(t, "");
+	vm = bd_vm_find(&t->r.bd, "web");
+	assert_true(rig_until(&t->r, asked_alert, &t->fq, 2000));
+	assert_int_equal(
+	        fake_qmp_count(&t->fq, "x-bvm-stats-alert 100 16777216"), 1);
+	snprintf(ev, sizeof(ev),
+	         "{\"event\": \"X_BVM_STATS_ALERT\", \"data\": {\"reason\": "
+	         "\"swap\", \"actual\": 805306368, \"last-update\": %ld, "
+	         "\"stats\": {\"stat-available-memory\": 41943040, "
+	         "\"stat-total-memory\": 800000000, \"stat-swap-out\": -1}}}",
+	         now);
+	fake_qmp_event(&t->fq, ev);
+	assert_true(rig_until(&t->r, alerted, vm, 2000));
+	assert_int_equal(vm->alerts, 1);
+	assert_int_equal(vm->actual, 768 * MiB);
+	rep = ok(t, "{\"v\":1,\"cmd\":\"stats\",\"args\":{\"vm\":\"web\"}}");
+	assert_int_equal(
+	        rig_u64(rig_result(rep, "stats"), "stat-available-memory"),
+	        40 * MiB);
+	json_object_put(rep);
+	/* the same second again: an alert is newer all the same */
+	ev[0] = '\0';
+	snprintf(ev, sizeof(ev),
+	         "{\"event\": \"X_BVM_STATS_ALERT\", \"data\": {\"reason\": "
+	         "\"available-drop\", \"actual\": 805306368, "
+	         "\"last-update\": %ld, \"stats\": {\"stat-available-memory\": "
+	         "20971520, \"stat-total-memory\": 800000000}}}",
+	         now);
+	fake_qmp_event(&t->fq, ev);
+	for (int i = 0; i < 100 && vm->alerts < 2; i++)
+		rig_pump(&t->r, 20);
+	assert_int_equal(vm->alerts, 2);
+	rep = ok(t, "{\"v\":1,\"cmd\":\"stats\",\"args\":{\"vm\":\"web\"}}");
+	assert_int_equal(
+	        rig_u64(rig_result(rep, "stats"), "stat-available-memory"),
+	        20 * MiB);
+	json_object_put(rep);
+}
+
 static void test_policy_verbs(void **state)
 {
 	struct t *t = *state;
@@ -583,6 +653,7 @@ int main(void)
 	        T(test_min_max_shares),
 	        T(test_boot_size),
 	        T(test_stats_host),
+	        T(test_stats_alert),
 	        T(test_policy_verbs),
 	        cmocka_unit_test(test_peer_allowed),
 	        T(test_permission),
