@@ -238,8 +238,11 @@ static double decay(double w, double dt, double tc)
  * use and then decays with POL_IDLE_DECAY_MS; the hot part H rises by
  * POL_REFAULT_WEIGHT x what the guest reads back from swap (its working set
  * exceeds what it has) and decays with POL_HOT_DECAY_MS.  Without refaults
- * neither exceeds the used memory (H only when the guest itself frees
- * memory, not while we squeeze it); never above max. */
+ * neither exceeds the used memory, except that memory the guest frees
+ * itself (POL_FREE_EVT_BYTES or more in a step, not while we squeeze it)
+ * stays in W for POL_IDLE_GRACE_MS, so that a spike that pauses for a
+ * second is not reclaimed just before it comes back (H follows only guest
+ * frees); never above max. */
 static void update_ws(const struct pol_ctx *c, const struct bln_policy_vm *vm,
                       struct bln_policy_vm_state *s, uint64_t used,
                       const struct pol_ev *e)
@@ -248,6 +251,7 @@ static void update_ws(const struct pol_ctx *c, const struct bln_policy_vm *vm,
 	double dt = (double)c->dt, u = (double)used,
 	       cap = (double)vm->max_bytes;
 	bool squeezed = vm->actual_bytes > vm->target_bytes || s->last_dir < 0;
+	bool held;
 
 	if (e->new_pages || e->oom || e->swapping)
 		w = w > u ? w : u;
@@ -258,9 +262,13 @@ static void update_ws(const struct pol_ctx *c, const struct bln_policy_vm *vm,
 		s->last_active_ms = c->now;
 	else if ((double)(c->now - s->last_active_ms) >= POL_IDLE_GRACE_MS)
 		w = decay(w, dt, POL_IDLE_DECAY_MS);
+	if (!squeezed && s->prev_used >= used + POL_FREE_EVT_BYTES)
+		s->last_free_ms = c->now;
+	held = !squeezed && s->last_free_ms &&
+	       (double)(c->now - s->last_free_ms) < POL_IDLE_GRACE_MS;
 	if (!e->refault)
 		h = decay(h, dt, POL_HOT_DECAY_MS);
-	if (!e->refault && w > u)
+	if (!e->refault && w > u && !held)
 		w = u;
 	if (!e->refault && !squeezed && h > u)
 		h = u;

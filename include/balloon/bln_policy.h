@@ -103,6 +103,7 @@ struct bln_policy_vm_state {
 	 * squeeze; decays only slowly (POL_HOT_DECAY_MS) */
 	uint64_t hot_bytes;
 	uint64_t last_active_ms; /* last step with evidence of use */
+	uint64_t last_free_ms;   /* last step the guest freed memory itself */
 	double active;           /* f = min(1, W / actual) */
 	uint64_t prev_swap_in, prev_swap_out, prev_majflt, prev_minflt;
 	uint64_t prev_oom_kills, prev_used;

@@ -4,8 +4,9 @@
  * its damping (docs/policy.md, "Estimator" and "Damping"): an idle hoarder's
  * estimate decays so it is taxed before a busy VM (rho order), refaults
  * raise the estimate and keep it, a VM is not reversed within the dwell
- * time, a squeezed donor's own swap-out is no demand, and grants come only
- * from memory that is actually free (budget - sum of max(actual, target)).
+ * time, a squeezed donor's own swap-out is no demand, grants come only
+ * from memory that is actually free (budget - sum of max(actual, target)),
+ * and memory a guest frees itself stays in its estimate for a grace period.
  */
 #include "policy_fixture.h"
 
@@ -185,6 +186,39 @@ static void test_grant_only_from_free(void **state)
 	assert_true(f.vm[1].actual_bytes > 768 * MIB + 128 * MIB);
 }
 
+/* A spike that frees its memory and pauses keeps it for the grace period
+ * (it may come right back); then the freed memory is reclaimed. */
+static void test_freed_memory_held_for_grace(void **state)
+{
+	struct fx f;
+	uint64_t t0;
+	size_t h;
+
+	(void)state;
+	fx_init(&f, BLN_POLICY_IDLETAX, 2 * GIB);
+	fx_add(&f, 64 * MIB, GIB, 624 * MIB, 600 * MIB); /* a spike */
+	/* the host is short (HARD): 60 MiB free */
+	h = fx_add(&f, 0, 2 * GIB, 2 * GIB - 624 * MIB - 60 * MIB, 0);
+	f.vm[h].pinned = true;
+	f.churn[0] = 1024; /* busy: new pages every tick */
+	for (int t = 0; t < 4; t++) {
+		fx_tick(&f); /* at its floor (W + margin / 2 > 624): kept */
+		assert_int_equal(f.vm[0].target_bytes, 624 * MIB);
+	}
+	f.used[0] = 80 * MIB; /* it frees 520 MiB and pauses */
+	fx_sync(&f, 0);
+	t0 = f.now;
+	while (f.now < t0 + 3000) { /* POL_IDLE_GRACE_MS */
+		fx_tick(&f);
+		assert_int_equal(f.vm[0].target_bytes, 624 * MIB);
+		assert_true(f.vst[0].need_bytes >= 600 * MIB);
+	}
+	fx_tick(&f); /* then it is idle memory like any other */
+	assert_true(f.vst[0].need_bytes < 100 * MIB);
+	assert_true(f.vm[0].target_bytes < 624 * MIB);
+	assert_int_equal(f.out[0].reason, BLN_REASON_RECLAIM_IDLE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +227,7 @@ int main(void)
 	        cmocka_unit_test(test_dwell_blocks_reversal),
 	        cmocka_unit_test(test_squeezed_donor_not_urgent),
 	        cmocka_unit_test(test_grant_only_from_free),
+	        cmocka_unit_test(test_freed_memory_held_for_grace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
