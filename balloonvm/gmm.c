@@ -53,6 +53,10 @@ void gmm_list_del(struct gmm *g, enum gmm_list_id id, uint32_t pfn)
 	}
 	f->next = f->prev = GMM_NIL;
 	l->n--;
+	if (id == GMM_L_FREE_HOT && (f->flags & GMM_FR_FRESH)) {
+		f->flags &= (uint8_t)~GMM_FR_FRESH; /* off the free list */
+		g->nfresh--;
+	}
 }
 
 void gmm_frame_to_free(struct gmm *g, uint32_t pfn, bool clean)
@@ -158,8 +162,11 @@ static void init_frames(struct gmm *g)
 	}
 	g->nkernel = g->cfg.reserved;
 	/* Pushed in reverse so the lowest PFNs are allocated first. */
-	for (uint64_t i = g->npages; i-- > g->cfg.reserved;)
+	for (uint64_t i = g->npages; i-- > g->cfg.reserved;) {
 		gmm_frame_to_free(g, (uint32_t)i, false);
+		g->fr[i].flags |= GMM_FR_FRESH;
+	}
+	g->nfresh = g->npages - g->cfg.reserved;
 }
 
 int gmm_create(const struct gmm_cfg *cfg, struct gmm **out)

@@ -236,7 +236,11 @@ uint64_t gmm_file_cached(const struct gmm_file *f); /* in cache, pages */
  */
 
 /*
- * Give the balloon up to @n frames (PFNs into @pfns): free frames first;
+ * Give the balloon up to @n frames (PFNs into @pfns): free frames first, in
+ * descending address order continuing where the previous call stopped (so
+ * consecutive calls and requests are contiguous and the host releases them
+ * with few calls), frames the guest has used before ones never used since
+ * boot before ones the host has already discarded;
  * below the min watermark, or when free + cache would fall under the floor,
  * reclaim (cache, then swap anon) as Linux's balloon does through the page
  * allocator, but never so far that free + cache < floor, and never OOM-kill.

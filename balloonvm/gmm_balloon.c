@@ -11,14 +11,80 @@
 #define REPORT_MAX_RANGE (UINT64_C(1) << 18) /* pages (1 GiB) per range */
 #define BALLOON_RC_MAX   4096                /* pages per reclaim call */
 
+/* Frames one gmm_balloon_alloc() call may look at, besides 64 a page. */
+#define BALLOON_SCAN_BASE (UINT64_C(1) << 18)
+#define BALLOON_SCAN_PAGE 64
+
 static void take_for_balloon(struct gmm *g, uint32_t pfn)
 {
 	g->fr[pfn].state = GMM_FRAME_BALLOON;
 	g->nballoon++;
 }
 
+/*
+ * Which free frames the balloon takes first: those the guest has used, as
+ * the host backs them (releasing them is what shrinks the host's memory),
+ * then the ones never used since boot, then the ones the host has already
+ * discarded (clean): the order the LIFO free lists gave.  Returns the
+ * GMM_FR_CLEAN | GMM_FR_FRESH bits a frame of that class has.
+ */
+static uint8_t balloon_class(const struct gmm *g)
+{
+	if (g->l[GMM_L_FREE_HOT].n > g->nfresh)
+		return 0;
+	return g->nfresh ? GMM_FR_FRESH : GMM_FR_CLEAN;
+}
+
+/*
+ * The next free frame for the balloon in descending address order, going
+ * on from where the last one was taken (wrapping at the bottom), so that a
+ * request's pages and consecutive requests are contiguous wherever free
+ * memory is, and the host releases them with few calls.  The free lists
+ * are LIFO, and after a workload has churned them their order interleaves
+ * far-apart runs: taking from their heads scatters every request.  Only
+ * frames of balloon_class() qualify.  Looks at no more than *@budget
+ * frames; GMM_NIL when it ran out.
+ */
+static uint32_t balloon_scan(struct gmm *g, uint64_t *budget)
+{
+	const uint8_t mask = GMM_FR_CLEAN | GMM_FR_FRESH;
+	uint8_t want = balloon_class(g);
+	uint64_t lo = g->cfg.reserved, p = g->bal_cursor;
+
+	for (; *budget; (*budget)--) {
+		const struct gmm_frame *f;
+
+		if (p <= lo || p > g->npages)
+			p = g->npages;
+		f = &g->fr[--p];
+		if (f->state == GMM_FRAME_FREE && (f->flags & mask) == want) {
+			g->bal_cursor = p;
+			return (uint32_t)p;
+		}
+	}
+	g->bal_cursor = p;
+	return GMM_NIL;
+}
+
+/* A free frame off its list: by address (balloon_scan) within the budget,
+ * else the free lists' head. */
+static uint32_t balloon_free_take(struct gmm *g, uint64_t *budget)
+{
+	uint32_t pfn = balloon_scan(g, budget);
+
+	if (pfn == GMM_NIL)
+		return gmm_free_pop(g);
+	gmm_list_del(g,
+	             (g->fr[pfn].flags & GMM_FR_CLEAN) ? GMM_L_FREE_CLEAN
+	                                               : GMM_L_FREE_HOT,
+	             pfn);
+	g->fr[pfn].flags = 0;
+	return pfn;
+}
+
 unsigned gmm_balloon_alloc(struct gmm *g, uint32_t *pfns, unsigned n)
 {
+	uint64_t budget = BALLOON_SCAN_BASE + (uint64_t)n * BALLOON_SCAN_PAGE;
 	bool stalled = false;
 	unsigned got = 0;
 
@@ -30,7 +96,7 @@ unsigned gmm_balloon_alloc(struct gmm *g, uint32_t *pfns, unsigned n)
 		unsigned what;
 
 		if (nf > g->wmin && nf + cache > g->floor) {
-			uint32_t pfn = gmm_free_pop(g);
+			uint32_t pfn = balloon_free_take(g, &budget);
 
 			take_for_balloon(g, pfn);
 			pfns[got++] = pfn;

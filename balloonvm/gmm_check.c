@@ -47,7 +47,7 @@ static int check_list(const struct gmm *g, enum gmm_list_id id)
 
 static int check_frames(const struct gmm *g)
 {
-	uint64_t n[GMM_FRAME_KERNEL + 1] = {0};
+	uint64_t n[GMM_FRAME_KERNEL + 1] = {0}, fresh = 0;
 
 	for (uint64_t p = 0; p < g->npages; p++) {
 		const struct gmm_frame *f = &g->fr[p];
@@ -55,6 +55,12 @@ static int check_frames(const struct gmm *g)
 
 		if (f->state > GMM_FRAME_KERNEL)
 			return -EUCLEAN;
+		if (f->flags & GMM_FR_FRESH) { /* only free, never clean */
+			if (f->state != GMM_FRAME_FREE ||
+			    (f->flags & GMM_FR_CLEAN))
+				return -EUCLEAN;
+			fresh++;
+		}
 		if ((p < g->cfg.reserved) != (f->state == GMM_FRAME_KERNEL))
 			return -EUCLEAN;
 		n[f->state]++;
@@ -70,7 +76,7 @@ static int check_frames(const struct gmm *g)
 	    n[GMM_FRAME_CACHE] != g->l[GMM_L_CACHE].n ||
 	    n[GMM_FRAME_BALLOON] != g->nballoon ||
 	    n[GMM_FRAME_REPORTED] != g->nreported ||
-	    n[GMM_FRAME_KERNEL] != g->nkernel)
+	    n[GMM_FRAME_KERNEL] != g->nkernel || fresh != g->nfresh)
 		return -EUCLEAN;
 	return 0;
 }

@@ -25,6 +25,8 @@
 #define GMM_FR_ACCESSED 0x01 /* referenced since the clock hand passed */
 #define GMM_FR_DIRTY    0x02 /* written (informational) */
 #define GMM_FR_CLEAN    0x04 /* free and already discarded by the host */
+/* free, never allocated since boot: the host has likely never backed it */
+#define GMM_FR_FRESH 0x08
 
 struct gmm_frame {
 	uint32_t next, prev; /* list links, PFNs */
@@ -105,6 +107,8 @@ struct gmm {
 	bool in_oom;
 	bool kswapd_active;
 	uint64_t rep_cursor; /* next frame report_take looks at */
+	uint64_t bal_cursor; /* balloon_scan goes on below this PFN */
+	uint64_t nfresh;     /* free frames with GMM_FR_FRESH */
 	struct gmm_counters c;
 	pthread_mutex_t snap_lock;
 	struct gmm_stats snap;

@@ -15,9 +15,12 @@ release rate measured in the same run.
                   Default 4G guest -> 256M; before each inflate a workload
                   touches --touch (3800M) and is stopped, which frees it.
 
-Per repeat: inflate s (balloon command sent -> query-balloon actual ==
-target, polled every --poll-ms), the same to the last BALLOON_CHANGE event
-(QMP throttles that event to one per second, so it can lag), deflate s
+Per repeat: inflate s (balloon command sent -> the target reached: the
+BALLOON_CHANGE event carrying it, read as it arrives and confirmed by
+query-balloon, or query-balloon asked every --poll-ms while waiting for
+events, whichever comes first; "by" says which), the time to that event
+alone (QMP throttles it to one per second, as QEMU does, so it can lag by
+up to a second), deflate s
 (protocol only: nothing is made resident again), GiB/s of guest memory
 moved, and the CPU the VM process spent during the inflate, split into
 user (for QEMU: TCG emulation of the guest) and system (the kernel:
@@ -104,27 +107,48 @@ def cpu_split(pid):
 
 
 def drive(q, target, poll_s, timeout):
-    """Set the balloon; return (s to query-balloon == target, s to the last
-    BALLOON_CHANGE event carrying target or None)."""
+    """Set the balloon; return (s until it is reached, s to the
+    BALLOON_CHANGE event carrying target or None, "event" or "poll").
+
+    Reached is whichever comes first: a BALLOON_CHANGE event carrying the
+    target (how libvirt learns it; read as it arrives, then confirmed by
+    query-balloon) or query-balloon reporting it, asked every poll_s while
+    waiting for events.  The event alone is not enough: QMP throttles it to
+    one a second (QEMU does the same), so the one carrying the target can
+    be held back for up to a second."""
     q.events()
     t0 = time.monotonic()
     q.execute("balloon", {"value": target})
     done = ev_t = None
-    while True:
+    how = "poll"
+    while done is None:
+        try:
+            ev = q.wait_event("BALLOON_CHANGE", timeout=poll_s)
+        except TimeoutError:
+            ev = None
+        now = time.monotonic() - t0
+        if ev is not None and ev.get("data", {}).get("actual") == target:
+            ev_t = now
         a = q.execute("query-balloon")["actual"]
-        now = time.monotonic()
-        if done is None and a == target:
-            done = now - t0
-        for ev in q.events():
-            if ev.get("event") == "BALLOON_CHANGE" and \
-                    ev.get("data", {}).get("actual") == target:
-                ev_t = now - t0
-        if done is not None and (ev_t is not None or now - t0 > done + 2.5):
-            return done, ev_t
-        if now - t0 > timeout:
+        if ev_t is not None and a != target:
+            raise B.BenchError("BALLOON_CHANGE said %s, query-balloon %s"
+                               % (B.mib(target), B.mib(a)))
+        if ev_t is not None:
+            done, how = ev_t, "event"
+        elif a == target:
+            done = time.monotonic() - t0
+        elif now > timeout:
             raise B.BenchError("balloon %s not reached in %.0f s (actual %s)"
                                % (B.mib(target), timeout, B.mib(a)))
-        time.sleep(poll_s)
+    # The event's own time, for the record (throttled: up to 1 s later).
+    while ev_t is None and time.monotonic() - t0 < done + 2.5:
+        try:
+            ev = q.wait_event("BALLOON_CHANGE", timeout=0.1)
+        except TimeoutError:
+            continue
+        if ev.get("data", {}).get("actual") == target:
+            ev_t = time.monotonic() - t0
+    return done, ev_t, how
 
 
 class QemuVM:
@@ -191,6 +215,8 @@ def main():
     ap.add_argument("--csv")
     ap.add_argument("--build")
     args = ap.parse_args()
+    if args.poll_ms <= 0:
+        ap.error("--poll-ms must be > 0")
     qemu = args.vm == "qemu"
     if args.memory is None:
         args.memory = B.size("1G") if qemu else B.size("4G")
@@ -205,7 +231,8 @@ def main():
     B.log("machine: " + B.machine())
     wdir = B.workdir("bench-inflate-")
     vm = QemuVM(args) if qemu else BvmVM(args, B.build_dir(args.build), wdir)
-    table = B.Table(["repeat", "inflate_s", "inflate_event_s", "inflate_gibs",
+    table = B.Table(["repeat", "inflate_s", "inflate_by", "inflate_event_s",
+                     "inflate_gibs",
                      "raw_gibs", "inflate_ratio", "user_s", "sys_s",
                      "runq_wait_s",
                      "deflate_s", "deflate_gibs", "reqs", "ranges", "load1"],
@@ -222,12 +249,12 @@ def main():
             raw = raw_rate(moved, anon=qemu)
             c0 = vm.counters() if not qemu else (0, 0, 0)
             u0, s0, w0 = cpu_split(vm.pid)
-            ti, ti_ev = drive(vm.q, args.target, args.poll_ms / 1000,
-                              args.timeout)
+            ti, ti_ev, ti_how = drive(vm.q, args.target,
+                                      args.poll_ms / 1000, args.timeout)
             u1, s1, w1 = cpu_split(vm.pid)
             c1 = vm.counters() if not qemu else (0, 0, 0)
-            td, _ = drive(vm.q, args.memory, args.poll_ms / 1000,
-                          args.timeout)
+            td, _, _ = drive(vm.q, args.memory, args.poll_ms / 1000,
+                             args.timeout)
             inf.append(ti)
             dfl.append(td)
             raws.append(raw)
@@ -235,7 +262,7 @@ def main():
             users.append(u1 - u0)
             syss.append(s1 - s0)
             waits.append(w1 - w0)
-            table.add(r + 1, ti, ti_ev if ti_ev is not None else "",
+            table.add(r + 1, ti, ti_how, ti_ev if ti_ev is not None else "",
                       gib / ti, raw, gib / ti / raw, u1 - u0, s1 - s0,
                       w1 - w0,
                       td, gib / td,
@@ -243,18 +270,18 @@ def main():
                       c1[1] - c0[1] if not qemu else "", B.loadavg())
             B.log("repeat %d: inflate %.3f s (%.3f GiB/s, %.1f %% of raw "
                   "%.2f GiB/s; VM CPU user %.2f s sys %.2f s, run-queue "
-                  "wait %.2f s; last BALLOON_CHANGE %s), deflate %.3f s"
+                  "wait %.2f s; by %s; BALLOON_CHANGE %s), deflate %.3f s"
                   % (r + 1, ti, gib / ti, 100 * gib / ti / raw, raw,
-                     u1 - u0, s1 - s0, w1 - w0,
+                     u1 - u0, s1 - s0, w1 - w0, ti_how,
                      "%.3f s" % ti_ev if ti_ev is not None else "none", td))
     finally:
         vm.stop()
         shutil.rmtree(wdir, ignore_errors=True)
     mi, md = B.median(inf), B.median(dfl)
-    table.add("median", mi, "", gib / mi, B.median(raws), B.median(ratios),
+    table.add("median", mi, "", "", gib / mi, B.median(raws), B.median(ratios),
               B.median(users), B.median(syss), B.median(waits), md,
               gib / md, "", "", "")
-    table.add("spread_pct", B.spread_pct(inf), "", "", B.spread_pct(raws),
+    table.add("spread_pct", B.spread_pct(inf), "", "", "", B.spread_pct(raws),
               B.spread_pct(ratios), B.spread_pct(users), B.spread_pct(syss),
               B.spread_pct(waits),
               B.spread_pct(dfl), "", "", "", "")

@@ -171,6 +171,133 @@ static void test_deflate_bad_pfns(void **state)
 	rig_down(&r);
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Contiguous runs of PFNs among @a[0..n) (sorted in place), as the device
+ * coalesces one request: a release call each. */
+static unsigned count_runs(uint32_t *a, unsigned n)
+{
+	unsigned runs = 0;
+
+	qsort(a, n, sizeof(*a), cmp_u32);
+	for (unsigned i = 0; i < n; i++)
+		if (!i || a[i] != a[i - 1] + 1)
+			runs++;
+	return runs;
+}
+
+/* One inflate request of @n pages as balloonvm's guest thread builds it:
+ * gmm_balloon_alloc() calls of at most 256 pages (vcpu.c). */
+static void balloon_request(struct rig *r, uint32_t *out, unsigned n)
+{
+	for (unsigned got = 0; got < n; got += 256)
+		assert_int_equal(gmm_balloon_alloc(r->g, out + got, 256), 256);
+}
+
+/*
+ * A workload freed its pages in scrambled order, so the LIFO free list
+ * interleaves frames from all over RAM (what a churned guest looks like).
+ * The balloon must still get each request as one contiguous run, and
+ * consecutive requests adjacent, so that the device releases them with a
+ * few calls (it merges single-run requests that extend each other).
+ * Taking the free list's head gives hundreds of runs per request here.
+ */
+static void test_inflate_runs_after_churn(void **state)
+{
+	enum { TOUCHED = 15000, REQ = 1024, NREQ = 12 };
+	static uint32_t all[REQ * NREQ];
+	struct gmm_proc *p;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, 64, 0, NULL); /* frames 16..16383 */
+	assert_int_equal(gmm_proc_create(r.g, "p", TOUCHED, &p), 0);
+	touch_n(p, 0, TOUCHED);
+	for (uint64_t k = 0; k < TOUCHED; k++) /* 7919 is prime to 15000 */
+		assert_int_equal(gmm_release(p, k * 7919 % TOUCHED), 0);
+	for (unsigned i = 0; i < NREQ; i++) {
+		uint32_t *req = all + i * REQ;
+
+		balloon_request(&r, req, REQ);
+		assert_int_equal(count_runs(req, REQ), 1); /* sorts it */
+		if (i) /* extends the previous request: one window */
+			assert_true(req[0] + REQ == req[-REQ] ||
+			            req[-REQ] + REQ == req[0]);
+	}
+	assert_int_equal(count_runs(all, NREQ * REQ), 1);
+	for (unsigned i = 0; i < NREQ * REQ; i++)
+		assert_int_equal(gmm_frame_state(r.g, all[i]),
+		                 GMM_FRAME_BALLOON);
+	assert_int_equal(rig_stats(&r).balloon, NREQ * REQ);
+	assert_int_equal(gmm_check(r.g), 0);
+	gmm_balloon_free(r.g, all, NREQ * REQ);
+	gmm_proc_destroy(p);
+	rig_down(&r);
+}
+
+/* In address order, but frames the guest has used (the host backs them)
+ * before frames never used since boot: only the former shrink the host's
+ * memory.  Here the used ones are at the bottom, the top is untouched. */
+static void test_inflate_used_before_fresh(void **state)
+{
+	static uint32_t a[1500];
+	struct gmm_proc *p;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, 16, 0, NULL);
+	assert_int_equal(gmm_proc_create(r.g, "p", 2000, &p), 0);
+	touch_n(p, 0, 2000); /* frames 16..2015 */
+	gmm_proc_destroy(p);
+	assert_int_equal(gmm_balloon_alloc(r.g, a, 1500), 1500);
+	for (unsigned i = 0; i < 1500; i++)
+		assert_true(a[i] >= 16 && a[i] < 2016);
+	assert_int_equal(count_runs(a, 1500), 1);
+	assert_int_equal(gmm_check(r.g), 0);
+	gmm_balloon_free(r.g, a, 1500);
+	rig_down(&r);
+}
+
+/* In address order, but still frames the host backs (hot) before the ones
+ * it has discarded (clean): only the former shrink the host's memory. */
+static void test_inflate_hot_before_clean(void **state)
+{
+	static uint32_t a[3800], b[500], c[600];
+	struct gmm_proc *p;
+	struct gmm_stats s;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, 16, 0, NULL); /* frames 16..4095, free and hot */
+	assert_int_equal(gmm_balloon_alloc(r.g, a, 3800), 3800);
+	gmm_balloon_free(r.g, a, 3800); /* 3800 clean, 280 hot */
+	assert_int_equal(rig_stats(&r).free_clean, 3800);
+	/* a process uses the 280 hot frames and 720 clean ones, then exits:
+	 * 1000 hot frames, some of them below where the balloon stopped */
+	assert_int_equal(gmm_proc_create(r.g, "p", 1000, &p), 0);
+	touch_n(p, 0, 1000);
+	gmm_proc_destroy(p);
+	assert_int_equal(rig_stats(&r).free_clean, 3080);
+	assert_int_equal(gmm_balloon_alloc(r.g, b, 500), 500);
+	s = rig_stats(&r);
+	assert_int_equal(s.free_clean, 3080); /* all 500 were hot */
+	assert_true(count_runs(b, 500) <= 2);
+	/* 500 hot left: those first, then 100 clean */
+	assert_int_equal(gmm_balloon_alloc(r.g, c, 600), 600);
+	s = rig_stats(&r);
+	assert_int_equal(s.free, s.free_clean);
+	assert_int_equal(s.free_clean, 2980);
+	assert_int_equal(gmm_check(r.g), 0);
+	gmm_balloon_free(r.g, b, 500);
+	gmm_balloon_free(r.g, c, 600);
+	rig_down(&r);
+}
+
 static bool in_ranges(const struct bln_range *rg, unsigned n, uint64_t pfn)
 {
 	for (unsigned i = 0; i < n; i++)
@@ -326,6 +453,9 @@ int main(void)
 	        cmocka_unit_test(test_inflate_free_first_then_reclaim),
 	        cmocka_unit_test(test_inflate_floor_without_swap),
 	        cmocka_unit_test(test_deflate_bad_pfns),
+	        cmocka_unit_test(test_inflate_runs_after_churn),
+	        cmocka_unit_test(test_inflate_used_before_fresh),
+	        cmocka_unit_test(test_inflate_hot_before_clean),
 	        cmocka_unit_test(test_report),
 	        cmocka_unit_test(test_report_budget),
 	        cmocka_unit_test(test_stats),
