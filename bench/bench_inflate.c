@@ -19,7 +19,13 @@
  *   bench_inflate [--size 4G] [--target 256M] [--headline 4096x8]
  *                 [--headline-repeats 5] [--batch 256,1024,4096,16384,65536]
  *                 [--inflight 1,8] [--repeats 3] [--fault-sample 256M]
- *                 [--csv FILE]
+ *                 [--csv FILE] [--spin-us 0|0,50,...]
+ *
+ * Both threads wait with bln_poll_wait(): a busy-poll of the rings for up to
+ * --spin-us microseconds (adaptive; 0, the default, = block on the eventfds
+ * at once, as before) with notifications suppressed, then block.  A list gives
+ * one row per budget, side by side; "hit%" is the share of waits that found
+ * work while spinning and "spin_ms" the CPU both threads spent spinning.
  *
  * Sizes are bytes with K/M/G suffixes.  Rates are GiB/s of guest memory moved.
  */
@@ -49,6 +55,7 @@ struct run {
 	struct bln_driver *drv;
 	struct pool pool;
 	atomic_bool stop;
+	struct bln_poll dev_poll, drv_poll; /* device / driver thread's */
 	int ram_fd;
 	uint8_t *ram;
 	uint64_t ram_bytes, guest_bytes, scratch_gpa;
@@ -85,10 +92,14 @@ static void *device_thread(void *arg)
 	for (unsigned q = 0; q < BLN_VQ_COUNT; q++)
 		fds[q] = r->t.kick_fd[q];
 	fds[BLN_VQ_COUNT] = r->t.status_fd;
+	struct vq_mem ram = {.base = r->ram, .size = r->ram_bytes};
 	while (!atomic_load(&r->stop)) {
-		bln_wait(fds, BLN_VQ_COUNT + 1, 50);
-		for (unsigned i = 0; i <= BLN_VQ_COUNT; i++)
-			bln_drain(fds[i]);
+		/* After a spin hit the eventfds hold at most stale counts
+		 * (kicks were suppressed): leave them for the next sleep. */
+		if (bln_poll_wait(&r->dev_poll, &r->t, &ram, BLN_POLL_DEVICE,
+		                  fds, BLN_VQ_COUNT + 1, 50) != BLN_POLL_SPUN)
+			for (unsigned i = 0; i <= BLN_VQ_COUNT; i++)
+				bln_drain(fds[i]);
 		bln_device_process(r->dev);
 	}
 	return NULL;
@@ -98,6 +109,7 @@ static void *device_thread(void *arg)
 static double drive_to(struct run *r, uint32_t pages)
 {
 	int fds[2] = {r->t.irq_fd, r->t.cfg_fd};
+	struct vq_mem ram = {.base = r->ram, .size = r->ram_bytes};
 	uint64_t t0 = bc_now_ns();
 
 	bln_device_set_target(r->dev, pages);
@@ -111,8 +123,10 @@ static double drive_to(struct run *r, uint32_t pages)
 		if (bln_driver_balloon_pages(r->drv) == pages &&
 		    bln_device_actual(r->dev) == pages)
 			break;
-		if (ret > 0)
-			bln_wait(fds, 2, 5);
+		if (ret > 0 &&
+		    bln_poll_wait(&r->drv_poll, &r->t, &ram, BLN_POLL_DRIVER,
+		                  fds, 2, 5) == BLN_POLL_SPUN)
+			continue; /* nothing to drain: interrupts were off */
 		bln_drain(r->t.irq_fd);
 		bln_drain(r->t.cfg_fd);
 	}
@@ -120,7 +134,7 @@ static double drive_to(struct run *r, uint32_t pages)
 }
 
 static int setup(struct run *r, uint64_t guest_bytes, uint32_t batch,
-                 uint16_t inflight)
+                 uint16_t inflight, uint32_t spin_us)
 {
 	struct bln_driver_cfg dc = {
 	        .want_features = BLN_FEATURE(VIRTIO_F_VERSION_1) |
@@ -134,6 +148,11 @@ static int setup(struct run *r, uint64_t guest_bytes, uint32_t batch,
 	int ret;
 
 	memset(r, 0, sizeof(*r));
+	ret = bln_poll_init(&r->dev_poll, spin_us);
+	if (!ret)
+		ret = bln_poll_init(&r->drv_poll, spin_us);
+	if (ret)
+		return ret;
 	uint64_t scratch = bln_driver_scratch_bytes(&dc);
 	r->guest_bytes = guest_bytes;
 	r->scratch_gpa = guest_bytes;
@@ -198,6 +217,16 @@ static void teardown(struct run *r)
 	close(r->ram_fd);
 }
 
+static void spin_stats(const struct run *r, struct bench_result *res)
+{
+	uint64_t waits = r->dev_poll.waits + r->drv_poll.waits;
+	uint64_t hits = r->dev_poll.spin_hits + r->drv_poll.spin_hits;
+
+	res->spin_ms =
+	        (double)(r->dev_poll.spin_ns + r->drv_poll.spin_ns) / 1e6;
+	res->hit_pct = waits ? 100.0 * (double)hits / (double)waits : 0;
+}
+
 static int balloon_once(const struct bench_opts *o, uint32_t batch,
                         uint16_t inflight, struct bench_result *res)
 {
@@ -211,7 +240,7 @@ static int balloon_once(const struct bench_opts *o, uint32_t batch,
 	ret = bench_raw(o->size, moved, res);
 	if (ret)
 		return ret;
-	ret = setup(&r, o->size, batch, inflight);
+	ret = setup(&r, o->size, batch, inflight, o->spin_us);
 	if (ret)
 		return ret;
 	ret = bench_populate(r.ram, o->size);
@@ -235,6 +264,7 @@ static int balloon_once(const struct bench_opts *o, uint32_t batch,
 	atomic_store(&r.stop, true);
 	bln_notify(r.t.status_fd);
 	pthread_join(th, NULL);
+	spin_stats(&r, res);
 	if (!ret && c.bytes_released != moved)
 		ret = -EIO; /* the device did not release what it was given */
 out:
@@ -242,20 +272,27 @@ out:
 	return ret;
 }
 
+/* One row per busy-poll budget, side by side. */
 static int run_row(const struct bench_opts *o, uint32_t batch,
                    uint16_t inflight, unsigned repeats, int headline, FILE *csv)
 {
+	struct bench_opts os = *o;
 	struct bench_row row;
-	int ret =
-	        bench_measure(o, batch, inflight, repeats, balloon_once, &row);
 
-	if (ret) {
-		fprintf(stderr, "bench_inflate: batch %u inflight %u: %s\n",
-		        batch, inflight, strerror(-ret));
-		return ret;
+	for (unsigned i = 0; i < o->n_spin; i++) {
+		os.spin_us = o->spin_list[i];
+		int ret = bench_measure(&os, batch, inflight, repeats,
+		                        balloon_once, &row);
+		if (ret) {
+			fprintf(stderr,
+			        "bench_inflate: batch %u inflight %u spin %u: "
+			        "%s\n",
+			        batch, inflight, os.spin_us, strerror(-ret));
+			return ret;
+		}
+		row.headline = headline;
+		bench_print_row(&row, o->size - o->target, csv);
 	}
-	row.headline = headline;
-	bench_print_row(&row, o->size - o->target, csv);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "balloon/bln_prim.h"
+#include "balloon/bln_transport.h"
 #include "bc_util.h"
 
 #define GIB 1073741824.0
@@ -90,8 +91,10 @@ static void usage(const char *prog)
 	        "          [--headline 4096x8|none] [--headline-repeats 5]\n"
 	        "          [--batch 256,1024,...] [--inflight 1,8,...] "
 	        "[--repeats 3]\n"
-	        "          [--fault-sample 256M|0] [--csv FILE]\n",
-	        prog);
+	        "          [--fault-sample 256M|0] [--csv FILE]\n"
+	        "          [--spin-us 0|0,%u,...]  (busy-poll budget per "
+	        "wait, us; 0 = block at once)\n",
+	        prog, BLN_POLL_DEFAULT_US);
 }
 
 static void set_defaults(struct bench_opts *o)
@@ -110,6 +113,32 @@ static void set_defaults(struct bench_opts *o)
 	o->head_inflight = 8;
 	o->head_repeats = 5;
 	o->fault_sample = 256ull << 20;
+	o->spin_list[0] = 0; /* opt-in: spinning hurts on a loaded machine */
+	o->n_spin = 1;
+}
+
+/* "200" or "0,200": budgets in microseconds, 0 allowed. */
+static int parse_spin(const char *s, struct bench_opts *o)
+{
+	char *copy = strdup(s), *save = NULL, *tok;
+	int ret = 0;
+
+	o->n_spin = 0;
+	if (!copy)
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *end;
+		unsigned long v = strtoul(tok, &end, 10);
+		if (*end || end == tok || v > BLN_POLL_MAX_US ||
+		    o->n_spin == BENCH_MAX_SWEEP) {
+			ret = -1;
+			break;
+		}
+		o->spin_list[o->n_spin++] = (uint32_t)v;
+	}
+	free(copy);
+	return o->n_spin ? ret : -1;
 }
 
 static int parse_count(const char *s, unsigned *out)
@@ -155,6 +184,8 @@ static int parse_one(int c, struct bench_opts *o)
 	case 'c':
 		o->csv = optarg;
 		return 0;
+	case 'p':
+		return parse_spin(optarg, o);
 	default:
 		return -1;
 	}
@@ -172,6 +203,7 @@ int bench_parse_opts(int argc, char **argv, struct bench_opts *o)
 	        {"headline-repeats", 1, NULL, 'R'},
 	        {"fault-sample", 1, NULL, 'f'},
 	        {"csv", 1, NULL, 'c'},
+	        {"spin-us", 1, NULL, 'p'},
 	        {"help", 0, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -261,6 +293,7 @@ struct samples {
 	double inf_ratio[BENCH_MAX_REPEATS], def[BENCH_MAX_REPEATS];
 	double fill[BENCH_MAX_REPEATS], raw_fill[BENCH_MAX_REPEATS];
 	double def_ratio[BENCH_MAX_REPEATS];
+	double spin_ms[BENCH_MAX_REPEATS], hit_pct[BENCH_MAX_REPEATS];
 };
 
 static void add_sample(struct samples *s, unsigned i, double gib,
@@ -273,6 +306,8 @@ static void add_sample(struct samples *s, unsigned i, double gib,
 	s->fill[i] = gib / (r->deflate_s + r->refill_s);
 	s->raw_fill[i] = gib / r->raw_refill_s;
 	s->def_ratio[i] = s->fill[i] / s->raw_fill[i];
+	s->spin_ms[i] = r->spin_ms;
+	s->hit_pct[i] = r->hit_pct;
 }
 
 int bench_measure(const struct bench_opts *o, uint32_t batch, uint16_t inflight,
@@ -286,6 +321,7 @@ int bench_measure(const struct bench_opts *o, uint32_t batch, uint16_t inflight,
 	row->batch = batch;
 	row->inflight = inflight;
 	row->repeats = n;
+	row->spin_us = o->spin_us;
 	for (unsigned i = 0; i < n; i++) {
 		struct bench_result res;
 		int ret = fn(o, batch, inflight, &res);
@@ -304,23 +340,26 @@ int bench_measure(const struct bench_opts *o, uint32_t batch, uint16_t inflight,
 	row->deflate_fill_gibs = bench_median(s.fill, n);
 	row->raw_refill_gibs = bench_median(s.raw_fill, n);
 	row->deflate_ratio = bench_median(s.def_ratio, n);
+	row->spin_ms = bench_median(s.spin_ms, n);
+	row->hit_pct = bench_median(s.hit_pct, n);
 	return 0;
 }
 
 void bench_print_header(FILE *csv)
 {
 	printf("%6s %4s %3s | %7s %7s %5s %4s | %7s | %7s %7s %5s %4s | "
-	       "%8s %8s %s\n",
+	       "%8s %8s %6s %5s %5s %7s\n",
 	       "batch", "infl", "rep", "inflate", "raw", "ratio", "+-%", "defl",
 	       "def+fil", "raw", "ratio", "+-%", "pfns/req", "reqs/GiB",
-	       "ranges");
+	       "ranges", "spin", "hit%", "spin_ms");
 	if (csv)
 		fprintf(csv,
 		        "batch,inflight,repeats,headline,inflate_gibs,"
 		        "raw_release_gibs,inflate_ratio,inflate_spread_pct,"
 		        "deflate_protocol_gibs,deflate_refill_gibs,"
 		        "raw_refill_gibs,deflate_ratio,deflate_spread_pct,"
-		        "pages_per_req,reqs_per_gib,ranges\n");
+		        "pages_per_req,reqs_per_gib,ranges,spin_us,"
+		        "spin_hit_pct,spin_ms\n");
 }
 
 void bench_print_row(const struct bench_row *r, uint64_t moved, FILE *csv)
@@ -330,22 +369,23 @@ void bench_print_row(const struct bench_row *r, uint64_t moved, FILE *csv)
 	double rpg = (double)r->reqs / gib;
 
 	printf("%6u %4u %3u | %7.2f %7.2f %4.0f%% %4.0f | %7.2f | %7.2f %7.2f "
-	       "%4.0f%% %4.0f | %8.0f %8.1f %llu%s\n",
+	       "%4.0f%% %4.0f | %8.0f %8.1f %6llu %5u %4.0f%% %7.1f%s\n",
 	       r->batch, r->inflight, r->repeats, r->inflate_gibs,
 	       r->raw_release_gibs, 100 * r->inflate_ratio, r->inflate_spread,
 	       r->deflate_gibs, r->deflate_fill_gibs, r->raw_refill_gibs,
 	       100 * r->deflate_ratio, r->deflate_spread, ppr, rpg,
-	       (unsigned long long)r->ranges,
-	       r->headline ? "  (headline)" : "");
+	       (unsigned long long)r->ranges, r->spin_us, r->hit_pct,
+	       r->spin_ms, r->headline ? "  (headline)" : "");
 	fflush(stdout);
 	if (csv)
 		fprintf(csv,
 		        "%u,%u,%u,%d,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.3f,"
-		        "%.1f,%.1f,%.2f,%llu\n",
+		        "%.1f,%.1f,%.2f,%llu,%u,%.1f,%.2f\n",
 		        r->batch, r->inflight, r->repeats, r->headline,
 		        r->inflate_gibs, r->raw_release_gibs, r->inflate_ratio,
 		        r->inflate_spread, r->deflate_gibs,
 		        r->deflate_fill_gibs, r->raw_refill_gibs,
 		        r->deflate_ratio, r->deflate_spread, ppr, rpg,
-		        (unsigned long long)r->ranges);
+		        (unsigned long long)r->ranges, r->spin_us, r->hit_pct,
+		        r->spin_ms);
 }

@@ -21,6 +21,12 @@ struct bench_opts {
 	unsigned head_repeats;
 	uint64_t fault_sample; /* bytes faulted page by page, 0 = skip */
 	const char *csv;
+	/* Busy-poll budgets to compare (bln_poll_wait max_us, microseconds;
+	 * 0 = block at once, as bln_wait), each a row; spin_us is the one the
+	 * repeat in progress uses. */
+	uint32_t spin_list[BENCH_MAX_SWEEP];
+	unsigned n_spin;
+	uint32_t spin_us;
 };
 
 /* One repeat of one configuration: the balloon and, right before it on the
@@ -32,6 +38,9 @@ struct bench_result {
 	double raw_release_s;  /* one punch-hole call over the moved bytes */
 	double raw_refill_s;   /* one populate call over the same bytes */
 	uint64_t reqs, ranges; /* inflate requests, release calls */
+	double spin_ms;        /* both threads' busy-poll time, inflate and
+	                          deflate, milliseconds */
+	double hit_pct;        /* waits that found work while spinning, % */
 };
 
 typedef int (*bench_fn)(const struct bench_opts *o, uint32_t batch,
@@ -49,6 +58,8 @@ struct bench_row {
 	double deflate_fill_gibs; /* protocol + refill */
 	double raw_refill_gibs, deflate_ratio, deflate_spread;
 	uint64_t reqs, ranges;
+	uint32_t spin_us;        /* busy-poll budget, microseconds */
+	double spin_ms, hit_pct; /* medians, as in bench_result */
 };
 
 /* Parse argv; prints usage and returns -1 on bad input. */

@@ -532,3 +532,54 @@ unsigned vq_device_pending(const struct vq_device *vq)
 
 	return n <= vq->l.size ? n : 0;
 }
+
+/* ---- watching a ring from outside its owner (busy-polling) ------------- */
+
+/* The fields one side reads and writes: the peer's idx, our event index
+ * and our flags. */
+static uint64_t watch_peer_idx(const struct vq_watch *w)
+{
+	return w->device ? avail_idx_gpa(&w->l) : used_idx_gpa(&w->l);
+}
+
+static uint64_t watch_event(const struct vq_watch *w)
+{
+	return w->device ? avail_event_gpa(&w->l) : used_event_gpa(&w->l);
+}
+
+static uint64_t watch_flags(const struct vq_watch *w)
+{
+	return w->device ? w->l.used_gpa : w->l.avail_gpa;
+}
+
+int vq_watch_begin(struct vq_watch *w, const struct vq_mem *mem,
+                   const struct vq_layout *l, uint64_t features, bool device)
+{
+	if (!w || layout_check(mem, l))
+		return -EINVAL;
+	w->mem = *mem;
+	w->l = *l;
+	w->event_idx = features & BLN_FEATURE(VIRTIO_F_RING_EVENT_IDX);
+	w->device = device;
+	if (w->event_idx)
+		w->seen = ld16(&w->mem, watch_event(w));
+	else
+		w->seen = ld16_acquire(&w->mem, watch_peer_idx(w));
+	arm_notify(&w->mem, w->event_idx, false, w->seen, watch_event(w),
+	           watch_flags(w), watch_peer_idx(w));
+	return 0;
+}
+
+unsigned vq_watch_pending(const struct vq_watch *w)
+{
+	uint16_t n =
+	        (uint16_t)(ld16_acquire(&w->mem, watch_peer_idx(w)) - w->seen);
+
+	return n <= w->l.size ? n : 0;
+}
+
+int vq_watch_end(struct vq_watch *w)
+{
+	return arm_notify(&w->mem, w->event_idx, true, w->seen, watch_event(w),
+	                  watch_flags(w), watch_peer_idx(w));
+}

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "virtio_balloon.h"
+#include "vq.h"
 
 /* VIRTIO device status bits (2.1). */
 #define BLN_STATUS_ACKNOWLEDGE 1
@@ -91,5 +92,73 @@ int64_t bln_drain(int efd);
  * (-1 = forever).  Returns the number ready (0 on timeout or when a signal
  * interrupted the wait) or -errno.  Does not drain. */
 int bln_wait(const int *fds, unsigned n, int timeout_ms);
+
+/*
+ * Spin-then-block waiting (busy-poll), as vhost's busyloop and io_uring's
+ * SQPOLL idle do it: before sleeping on its eventfds, a side watches the
+ * shared rings and registers for a bounded time with its notifications
+ * suppressed through the rings' own mechanism (EVENT_IDX event indexes, else
+ * the NO_NOTIFY / NO_INTERRUPT flags), so a peer that answers quickly costs
+ * neither a notification nor a wake-up.  Before sleeping it asks for
+ * notifications again and re-checks (no lost wake-up).
+ *
+ * The spin budget adapts like KVM's halt polling: it starts at @max_us; a
+ * spin that finds nothing followed by a sleep longer than max_us halves it
+ * (down to 0: plain blocking), a sleep that ended within max_us (a longer
+ * spin would have caught it) doubles it (from BLN_POLL_GROW_US) up to
+ * max_us.  An idle side therefore stops spinning after a few waits.
+ */
+#define BLN_POLL_DEFAULT_US 50 /* default max_us, vhost busyloop-like */
+#define BLN_POLL_MAX_US     10000
+#define BLN_POLL_GROW_US    10
+
+struct bln_poll {
+	uint32_t max_us; /* spin budget per wait, microseconds; 0 = never */
+	uint32_t cur_us; /* current adaptive budget (private) */
+	/* Counters, for benchmarks and tests. */
+	uint64_t waits;     /* bln_poll_wait() calls */
+	uint64_t spin_hits; /* work seen while spinning */
+	uint64_t sleeps;    /* calls that blocked on the eventfds */
+	uint64_t spin_ns;   /* time spent spinning, nanoseconds */
+};
+
+/* Which side of the transport waits. */
+enum bln_poll_side {
+	BLN_POLL_DEVICE, /* watches avail rings and status_gen/status_ack */
+	BLN_POLL_DRIVER, /* watches used rings, config_generation, status */
+};
+
+/* Initialise @p with a budget of @max_us microseconds per wait (0 = never
+ * spin; at most BLN_POLL_MAX_US).  Returns 0 or -EINVAL. */
+int bln_poll_init(struct bln_poll *p, uint32_t max_us);
+
+/*
+ * Wait for work on @side of @t: spin for up to the current budget watching
+ * (device) every enabled queue's avail->idx and status_gen != status_ack, or
+ * (driver) every enabled queue's used->idx, config_generation, status and
+ * status_ack, with notifications suppressed; then re-arm notifications and,
+ * if nothing came, block like bln_wait(@fds, @n, @timeout_ms).  Rings are
+ * watched only while the driver's DRIVER_OK has been acknowledged by the
+ * device without NEEDS_RESET; their layout comes from the register page and
+ * is validated against @ram (guest memory as this side maps it).
+ *
+ * Call it from the thread that runs bln_device_process() (device side) or
+ * bln_driver_step() (driver side), in place of bln_wait(), and call that
+ * function after every return > 0.  @fds are not drained (callers drain as
+ * with bln_wait; after BLN_POLL_SPUN they may skip it, at the price of one
+ * early return later).  An eventfd that fires during the spin (one not tied
+ * to a ring or register above) is seen when the spin ends, at most the
+ * budget later.  Without EVENT_IDX, work published in the instant between
+ * the caller's last check and this call is found when the spin ends.
+ *
+ * Returns BLN_POLL_SPUN (1): work seen while spinning or at the re-check;
+ * BLN_POLL_WOKE (2): an eventfd became readable; 0: timeout or signal;
+ * -EINVAL (bad arguments, as bln_wait) or another -errno from poll().
+ */
+#define BLN_POLL_SPUN 1
+#define BLN_POLL_WOKE 2
+int bln_poll_wait(struct bln_poll *p, struct bln_transport *t,
+                  const struct vq_mem *ram, enum bln_poll_side side,
+                  const int *fds, unsigned n, int timeout_ms);
 
 #endif

@@ -212,4 +212,46 @@ int vq_device_set_notify(struct vq_device *vq, bool on);
 /* Requests available but not yet popped (0 if none or if corrupt). */
 unsigned vq_device_pending(const struct vq_device *vq);
 
+/*
+ * Busy-polling a ring from outside its vq_device / vq_driver: a thread that
+ * is about to sleep on its notification eventfd first watches the ring for a
+ * bounded time (the transport's bln_poll_wait()), and meanwhile asks the peer
+ * not to notify it, exactly as the owner would (used NO_NOTIFY / avail_event
+ * on the device side, avail NO_INTERRUPT / used_event on the driver side).
+ * It must be the thread that owns the consuming half (it writes that half's
+ * event index or flags), and only between the owner's calls, i.e. after
+ * vq_device_set_notify(true) / vq_driver_set_interrupts(true) left
+ * notifications on.  The owner's next pop / get_used / set_* rewrites the
+ * same field, so a watch never leaves the owner in a state it does not know.
+ */
+struct vq_watch {
+	struct vq_mem mem;
+	struct vq_layout l;
+	bool event_idx; /* VIRTIO_F_RING_EVENT_IDX negotiated */
+	bool device;    /* true: watch avail (device side), false: used */
+	uint16_t seen;  /* consumer's position when the watch began */
+};
+
+/*
+ * Begin watching the ring at @l (same checks as vq_device_init: aligned,
+ * inside @mem; -EINVAL otherwise, nothing written).  @device selects the side
+ * (true: new available buffers, kicks suppressed; false: new used buffers,
+ * interrupts suppressed).  The consumer's position is taken, with EVENT_IDX,
+ * from the event index the owner left (which is exactly its position while
+ * notifications are on), else as the peer's idx now.  Returns 0.
+ */
+int vq_watch_begin(struct vq_watch *w, const struct vq_mem *mem,
+                   const struct vq_layout *l, uint64_t features, bool device);
+
+/* Entries the peer published since the position taken at begin (acquire
+ * load; 0 if none, or if the idx moved more than the ring size: corrupt,
+ * left for the owner to find). */
+unsigned vq_watch_pending(const struct vq_watch *w);
+
+/* End the watch: ask for notifications again (event index back at the
+ * position taken at begin, or flags cleared), then re-read the peer's idx
+ * after a full fence.  Returns 1 if entries are pending (do not sleep: the
+ * peer may have skipped its notification), else 0. */
+int vq_watch_end(struct vq_watch *w);
+
 #endif
