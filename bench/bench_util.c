@@ -41,7 +41,9 @@ double bench_spread(const double *v, unsigned n)
 	return med > 0 ? 100.0 * (hi - lo) / med : 0;
 }
 
-static int parse_list(const char *s, unsigned long *out, unsigned *n)
+/* "A,B,...": up to BENCH_MAX_SWEEP whole numbers in [lo, hi]. */
+static int parse_list(const char *s, unsigned long lo, unsigned long hi,
+                      unsigned long *out, unsigned *n)
 {
 	char *copy = strdup(s), *save = NULL, *tok;
 	int ret = 0;
@@ -53,7 +55,8 @@ static int parse_list(const char *s, unsigned long *out, unsigned *n)
 	     tok = strtok_r(NULL, ",", &save)) {
 		char *end;
 		unsigned long v = strtoul(tok, &end, 10);
-		if (*end || !v || v > 65536 || *n == BENCH_MAX_SWEEP) {
+		if (*end || end == tok || v < lo || v > hi ||
+		    *n == BENCH_MAX_SWEEP) {
 			ret = -1;
 			break;
 		}
@@ -117,30 +120,6 @@ static void set_defaults(struct bench_opts *o)
 	o->n_spin = 1;
 }
 
-/* "200" or "0,200": budgets in microseconds, 0 allowed. */
-static int parse_spin(const char *s, struct bench_opts *o)
-{
-	char *copy = strdup(s), *save = NULL, *tok;
-	int ret = 0;
-
-	o->n_spin = 0;
-	if (!copy)
-		return -1;
-	for (tok = strtok_r(copy, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		char *end;
-		unsigned long v = strtoul(tok, &end, 10);
-		if (*end || end == tok || v > BLN_POLL_MAX_US ||
-		    o->n_spin == BENCH_MAX_SWEEP) {
-			ret = -1;
-			break;
-		}
-		o->spin_list[o->n_spin++] = (uint32_t)v;
-	}
-	free(copy);
-	return o->n_spin ? ret : -1;
-}
-
 static int parse_count(const char *s, unsigned *out)
 {
 	char *end;
@@ -164,13 +143,13 @@ static int parse_one(int c, struct bench_opts *o)
 	case 'f':
 		return bc_parse_size(optarg, &o->fault_sample) ? -1 : 0;
 	case 'b':
-		if (parse_list(optarg, tmp, &o->n_batch))
+		if (parse_list(optarg, 1, 65536, tmp, &o->n_batch))
 			return -1;
 		for (unsigned i = 0; i < o->n_batch; i++)
 			o->batch[i] = (uint32_t)tmp[i];
 		return 0;
 	case 'i':
-		if (parse_list(optarg, tmp, &o->n_inflight))
+		if (parse_list(optarg, 1, 65536, tmp, &o->n_inflight))
 			return -1;
 		for (unsigned i = 0; i < o->n_inflight; i++)
 			o->inflight[i] = (uint16_t)tmp[i];
@@ -184,8 +163,12 @@ static int parse_one(int c, struct bench_opts *o)
 	case 'c':
 		o->csv = optarg;
 		return 0;
-	case 'p':
-		return parse_spin(optarg, o);
+	case 'p': /* busy-poll budgets, microseconds, 0 = block at once */
+		if (parse_list(optarg, 0, BLN_POLL_MAX_US, tmp, &o->n_spin))
+			return -1;
+		for (unsigned i = 0; i < o->n_spin; i++)
+			o->spin_list[i] = (uint32_t)tmp[i];
+		return 0;
 	default:
 		return -1;
 	}
