@@ -240,7 +240,7 @@ static double decay(double w, double dt, double tc)
  * exceeds what it has) and decays with POL_HOT_DECAY_MS.  Without refaults
  * neither exceeds the used memory, except that memory the guest frees
  * itself (POL_FREE_EVT_BYTES or more in a step, not while we squeeze it)
- * stays in W for POL_IDLE_GRACE_MS, so that a spike that pauses for a
+ * stays in W for POL_FREE_HOLD_MS, so that a spike that pauses for a
  * second is not reclaimed just before it comes back (H follows only guest
  * frees); never above max. */
 static void update_ws(const struct pol_ctx *c, const struct bln_policy_vm *vm,
@@ -265,7 +265,7 @@ static void update_ws(const struct pol_ctx *c, const struct bln_policy_vm *vm,
 	if (!squeezed && s->prev_used >= used + POL_FREE_EVT_BYTES)
 		s->last_free_ms = c->now;
 	held = !squeezed && s->last_free_ms &&
-	       (double)(c->now - s->last_free_ms) < POL_IDLE_GRACE_MS;
+	       (double)(c->now - s->last_free_ms) < POL_FREE_HOLD_MS;
 	if (!e->refault)
 		h = decay(h, dt, POL_HOT_DECAY_MS);
 	if (!e->refault && w > u && !held)

@@ -21,7 +21,8 @@
 #define POL_MINFLT_EVT     256ull   /* minor faults per step = new pages */
 #define POL_DWELL_MS       5000ull  /* no voluntary reversal before this */
 #define POL_MIN_SAMPLE_MS  50ull    /* shortest interval taken as a rate */
-#define POL_FREE_EVT_BYTES (16 * POL_MIB) /* guest frees: activity */
+#define POL_FREE_EVT_BYTES (16 * POL_MIB) /* a guest free, per step */
+#define POL_FREE_HOLD_MS   2000.0 /* what it freed stays in W this long */
 #define POL_MIN_RECLAIM    (16 * POL_MIB) /* smaller idle-tax cuts: skip */
 
 /* Proxmox VE (PVE/AutoBalloon.pm, PVE/Service/pvestatd.pm). */

@@ -208,7 +208,7 @@ static void test_freed_memory_held_for_grace(void **state)
 	f.used[0] = 80 * MIB; /* it frees 520 MiB and pauses */
 	fx_sync(&f, 0);
 	t0 = f.now;
-	while (f.now < t0 + 3000) { /* POL_IDLE_GRACE_MS */
+	while (f.now < t0 + 2000) { /* POL_FREE_HOLD_MS */
 		fx_tick(&f);
 		assert_int_equal(f.vm[0].target_bytes, 624 * MIB);
 		assert_true(f.vst[0].need_bytes >= 600 * MIB);
