@@ -53,7 +53,8 @@ static uint64_t wf_cap(const struct pol_ctx *c, size_t i, enum wf_mode m)
 			return 0;
 		return s->want_bytes - t;
 	}
-	if (m == WF_RECLAIM && (s->urgent || dwelling(c, i, -1)))
+	if (m == WF_RECLAIM &&
+	    (s->urgent || (dwelling(c, i, -1) && !c->fund_urgent)))
 		return 0;
 	taken = t0 > t ? t0 - t : 0;
 	allow = s->allow_bytes > taken ? s->allow_bytes - taken : 0;
@@ -283,6 +284,7 @@ void pol_step_idletax(struct pol_ctx *c)
 	 * mark while granting urgent demand (HIGH). */
 	keep = c->state == BLN_HOST_HIGH ? t_soft : t_high;
 	goal = keep - (f - urgent);
+	c->fund_urgent = urgent > 0 && f - keep < urgent;
 	if (goal > 0) {
 		/* whole steps, so rounding cannot leave the host just short */
 		goal = (double)p->step_bytes *

@@ -56,6 +56,9 @@ struct pol_ctx {
 	double sum_min;    /* over all VMs */
 	double k;          /* idle cost factor 1 / (1 - tax_rate) */
 	enum bln_host_state state; /* after hysteresis and PSI */
+	/* this step reclaims to fund urgent demand: a donor's dwell after a
+	 * grow does not protect its memory above its floor */
+	bool fund_urgent;
 };
 
 /* Evidence from one VM's counters since the previous step (bytes). */

@@ -219,6 +219,37 @@ static void test_freed_memory_held_for_grace(void **state)
 	assert_int_equal(f.out[0].reason, BLN_REASON_RECLAIM_IDLE);
 }
 
+/* Urgent demand the free memory cannot cover is funded from a donor's
+ * memory above its floor even within the donor's dwell after a grow. */
+static void test_urgent_funded_despite_dwell(void **state)
+{
+	struct fx f;
+	size_t h;
+
+	(void)state;
+	fx_init(&f, BLN_POLICY_IDLETAX, 2 * GIB);
+	fx_add(&f, 64 * MIB, GIB, GIB, 300 * MIB);
+	fx_add(&f, 64 * MIB, GIB, 512 * MIB, 400 * MIB);
+	h = fx_add(&f, 0, GIB, 128 * MIB, 0); /* plenty at first */
+	f.vm[h].pinned = true;
+	f.churn[0] = 1024;
+	fx_tick(&f);
+	assert_int_equal(f.vm[0].target_bytes, GIB);
+	/* vm0 was grown 0.5 s ago (within the dwell); the host fills up
+	 * (48 MiB free) and vm1 grows fast and is nearly out */
+	f.vst[0].last_dir = 1;
+	f.vst[0].last_change_ms = f.now - 500;
+	f.vm[h].actual_bytes = f.vm[h].target_bytes = 512 * MIB - 48 * MIB;
+	f.used[1] = 500 * MIB;
+	fx_sync(&f, 1);
+	fx_tick(&f);
+	assert_true(f.vst[1].urgent);
+	assert_int_equal(f.out[0].reason, BLN_REASON_RECLAIM_IDLE);
+	assert_true(f.vm[0].target_bytes < GIB);
+	assert_true(f.vm[0].target_bytes >= f.vst[0].floor_bytes);
+	assert_true(f.vm[1].target_bytes > 512 * MIB);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +259,7 @@ int main(void)
 	        cmocka_unit_test(test_squeezed_donor_not_urgent),
 	        cmocka_unit_test(test_grant_only_from_free),
 	        cmocka_unit_test(test_freed_memory_held_for_grace),
+	        cmocka_unit_test(test_urgent_funded_despite_dwell),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
