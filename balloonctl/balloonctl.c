@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* balloonctl.c - the program's entry point; everything else is ctl_main()
+/* balloonctl.c - the program's entry point; everything else is bctl_main()
  * (main.c) so the tests can run the whole command line in-process. */
 #include <stdio.h>
 
@@ -7,5 +7,5 @@
 
 int main(int argc, char **argv)
 {
-	return ctl_main(argc, argv, stdout, stderr);
+	return bctl_main(argc, argv, stdout, stderr);
 }

@@ -14,7 +14,7 @@
 
 #include "bc_util.h"
 
-void ctl_err_set(struct ctl_err *err, const char *code, const char *fmt, ...)
+void bctl_err_set(struct ctl_err *err, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -38,8 +38,8 @@ static const char *connect_hint(int ret)
 	}
 }
 
-int ctl_client_open(struct ctl_client *c, const char *path, int timeout_ms,
-                    struct ctl_err *err)
+int bctl_client_open(struct ctl_client *c, const char *path, int timeout_ms,
+                     struct ctl_err *err)
 {
 	int ret;
 
@@ -62,12 +62,12 @@ err_close:
 	close(c->fd);
 	c->fd = -1;
 err_connect:
-	ctl_err_set(err, "connect", "cannot connect to balloond at %s: %s%s",
-	            path, strerror(-ret), connect_hint(ret));
+	bctl_err_set(err, "connect", "cannot connect to balloond at %s: %s%s",
+	             path, strerror(-ret), connect_hint(ret));
 	return ret;
 }
 
-void ctl_client_close(struct ctl_client *c)
+void bctl_client_close(struct ctl_client *c)
 {
 	if (c->fd >= 0) {
 		close(c->fd);
@@ -182,17 +182,17 @@ static int take_reply(struct json_object *rep, struct json_object **result,
 
 	if (json_object_object_get_ex(rep, "v", &v) &&
 	    json_object_get_int(v) != CTL_PROTOCOL_VERSION) {
-		ctl_err_set(err, "protocol",
-		            "balloond speaks control protocol %d, balloonctl "
-		            "speaks %d",
-		            json_object_get_int(v), CTL_PROTOCOL_VERSION);
+		bctl_err_set(err, "protocol",
+		             "balloond speaks control protocol %d, balloonctl "
+		             "speaks %d",
+		             json_object_get_int(v), CTL_PROTOCOL_VERSION);
 		return -EPROTO;
 	}
 	if (!json_object_object_get_ex(rep, "ok", &ok) ||
 	    !json_object_is_type(ok, json_type_boolean)) {
-		ctl_err_set(err, "protocol",
-		            "balloond sent a reply without "
-		            "\"ok\"");
+		bctl_err_set(err, "protocol",
+		             "balloond sent a reply without "
+		             "\"ok\"");
 		return -EPROTO;
 	}
 	if (json_object_get_boolean(ok)) {
@@ -205,8 +205,8 @@ static int take_reply(struct json_object *rep, struct json_object **result,
 	if (!json_object_object_get_ex(rep, "error", &e))
 		e = NULL;
 	const char *code = str_field(e, "code", "internal");
-	ctl_err_set(err, code, "%s",
-	            str_field(e, "message", "balloond refused the request"));
+	bctl_err_set(err, code, "%s",
+	             str_field(e, "message", "balloond refused the request"));
 	return -EREMOTEIO;
 }
 
@@ -226,31 +226,32 @@ static int call_error(struct ctl_client *c, int ret, const char *cmd,
 {
 	switch (ret) {
 	case -ETIMEDOUT:
-		ctl_err_set(err, "timeout",
-		            "no reply from balloond at %s to '%s' within %d ms",
-		            c->path, cmd, c->timeout_ms);
+		bctl_err_set(
+		        err, "timeout",
+		        "no reply from balloond at %s to '%s' within %d ms",
+		        c->path, cmd, c->timeout_ms);
 		break;
 	case -ECONNRESET:
 	case -EPIPE:
-		ctl_err_set(err, "closed",
-		            "balloond at %s closed the connection during '%s'",
-		            c->path, cmd);
+		bctl_err_set(err, "closed",
+		             "balloond at %s closed the connection during '%s'",
+		             c->path, cmd);
 		break;
 	case -EMSGSIZE:
 	case -EBADMSG:
-		ctl_err_set(err, "protocol",
-		            "balloond at %s sent a malformed reply to '%s'",
-		            c->path, cmd);
+		bctl_err_set(err, "protocol",
+		             "balloond at %s sent a malformed reply to '%s'",
+		             c->path, cmd);
 		break;
 	default:
-		ctl_err_set(err, "io", "talking to balloond at %s: %s", c->path,
-		            strerror(-ret));
+		bctl_err_set(err, "io", "talking to balloond at %s: %s",
+		             c->path, strerror(-ret));
 	}
 	return ret;
 }
 
-int ctl_call(struct ctl_client *c, const char *cmd, struct json_object *args,
-             struct json_object **result, struct ctl_err *err)
+int bctl_call(struct ctl_client *c, const char *cmd, struct json_object *args,
+              struct json_object **result, struct ctl_err *err)
 {
 	uint64_t deadline = bc_now_ms() + (uint64_t)c->timeout_ms;
 	int64_t id = ++c->next_id;
@@ -280,16 +281,16 @@ int ctl_call(struct ctl_client *c, const char *cmd, struct json_object *args,
 	return ret;
 }
 
-int ctl_call_once(const char *path, int timeout_ms, const char *cmd,
-                  struct json_object *args, struct json_object **result,
-                  struct ctl_err *err)
+int bctl_call_once(const char *path, int timeout_ms, const char *cmd,
+                   struct json_object *args, struct json_object **result,
+                   struct ctl_err *err)
 {
 	struct ctl_client c;
-	int ret = ctl_client_open(&c, path, timeout_ms, err);
+	int ret = bctl_client_open(&c, path, timeout_ms, err);
 
 	if (ret)
 		return ret;
-	ret = ctl_call(&c, cmd, args, result, err);
-	ctl_client_close(&c);
+	ret = bctl_call(&c, cmd, args, result, err);
+	bctl_client_close(&c);
 	return ret;
 }

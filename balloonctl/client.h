@@ -35,9 +35,9 @@ struct ctl_client {
 
 /* Connect to @path.  On failure err->message reads "cannot connect to
  * balloond at PATH: REASON (is balloond running?)". */
-int ctl_client_open(struct ctl_client *c, const char *path, int timeout_ms,
-                    struct ctl_err *err);
-void ctl_client_close(struct ctl_client *c);
+int bctl_client_open(struct ctl_client *c, const char *path, int timeout_ms,
+                     struct ctl_err *err);
+void bctl_client_close(struct ctl_client *c);
 
 /*
  * One request.  @args is borrowed (may be NULL).  On success *result is a
@@ -46,16 +46,16 @@ void ctl_client_close(struct ctl_client *c);
  * an earlier, timed-out request) are skipped; a reply without id is taken as
  * the answer (the daemon sends those for connection-level errors).
  */
-int ctl_call(struct ctl_client *c, const char *cmd, struct json_object *args,
-             struct json_object **result, struct ctl_err *err);
+int bctl_call(struct ctl_client *c, const char *cmd, struct json_object *args,
+              struct json_object **result, struct ctl_err *err);
 
 /* Convenience: open, one call, close. */
-int ctl_call_once(const char *path, int timeout_ms, const char *cmd,
-                  struct json_object *args, struct json_object **result,
-                  struct ctl_err *err);
+int bctl_call_once(const char *path, int timeout_ms, const char *cmd,
+                   struct json_object *args, struct json_object **result,
+                   struct ctl_err *err);
 
 /* Fill @err with a local error. */
-void ctl_err_set(struct ctl_err *err, const char *code, const char *fmt, ...)
+void bctl_err_set(struct ctl_err *err, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
 #endif

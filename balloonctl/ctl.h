@@ -65,7 +65,7 @@ struct ctl_verb {
 };
 
 /* A parsed command line.  Strings point into argv; policy_args is owned
- * (release with ctl_cmd_free). */
+ * (release with bctl_cmd_free). */
 struct ctl_cmd {
 	const struct ctl_verb *verb; /* NULL with help: general usage */
 	bool help;
@@ -95,55 +95,55 @@ struct ctl_io {
 	unsigned poll_ms; /* set --wait poll period */
 };
 
-extern const struct ctl_verb ctl_verbs[];
-extern const size_t ctl_nverbs;
+extern const struct ctl_verb bctl_verbs[];
+extern const size_t bctl_nverbs;
 
 /* Look a verb up by name or alias ("setmem", "policy set").  NULL if none. */
-const struct ctl_verb *ctl_verb_find(const char *name);
+const struct ctl_verb *bctl_verb_find(const char *name);
 
 /*
  * Parse argv (argv[0] is the program) into @cmd.  Global flags (--json,
  * --socket PATH, --help) may appear anywhere; "--" ends option parsing.
  * Returns 0, or -EINVAL with one line of explanation in @msg (usage error).
- * On success the caller owns cmd->policy_args (ctl_cmd_free).
+ * On success the caller owns cmd->policy_args (bctl_cmd_free).
  */
-int ctl_parse(int argc, char **argv, struct ctl_cmd *cmd, char *msg,
-              size_t msglen);
-void ctl_cmd_free(struct ctl_cmd *cmd);
+int bctl_parse(int argc, char **argv, struct ctl_cmd *cmd, char *msg,
+               size_t msglen);
+void bctl_cmd_free(struct ctl_cmd *cmd);
 
 /* Print the general usage, or one verb's usage. */
-void ctl_usage(FILE *f, const struct ctl_verb *verb);
+void bctl_usage(FILE *f, const struct ctl_verb *verb);
 
 /*
  * The whole program: parse, resolve the socket (--socket, then
  * $BALLOOND_SOCKET, then the default), run the verb, print to @out/@err.
  * Returns the exit code.
  */
-int ctl_main(int argc, char **argv, FILE *out, FILE *err);
+int bctl_main(int argc, char **argv, FILE *out, FILE *err);
 
 /* Verbs (verbs.c, top.c).  Each returns an exit code. */
-int ctl_run_list(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_info(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_add(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_remove(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_set(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_min(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_max(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_shares(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_stats(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_host(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_top(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_policy(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_policy_set(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_policy_release(const struct ctl_cmd *cmd, struct ctl_io *io);
-int ctl_run_version(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_list(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_info(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_add(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_remove(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_set(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_min(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_max(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_shares(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_stats(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_host(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_top(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_policy(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_policy_set(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_policy_release(const struct ctl_cmd *cmd, struct ctl_io *io);
+int bctl_run_version(const struct ctl_cmd *cmd, struct ctl_io *io);
 
 /*
  * policy set: turn "KEY=VALUE" strings into a typed args object (sizes for
  * margin/max_shrink/budget, booleans for enabled, numbers elsewhere).
  * Returns 0 and a new object in *out, or -EINVAL with a message.
  */
-int ctl_policy_kv(char *const *kv, size_t n, struct json_object **out,
-                  char *msg, size_t msglen);
+int bctl_policy_kv(char *const *kv, size_t n, struct json_object **out,
+                   char *msg, size_t msglen);
 
 #endif

@@ -21,11 +21,11 @@
 	"use bytes or a number with K, M, G, T or KiB, MiB, GiB, TiB, e.g. "   \
 	"512M or 1.5GiB"
 
-const struct ctl_verb ctl_verbs[] = {
+const struct ctl_verb bctl_verbs[] = {
         {"list", NULL, "", "list the VMs balloond manages", NULL, CTL_ARGS_NONE,
-         0, ctl_run_list},
+         0, bctl_run_list},
         {"info", NULL, "VM", "show one VM: sizes, state, pinning", NULL,
-         CTL_ARGS_VM, 0, ctl_run_info},
+         CTL_ARGS_VM, 0, bctl_run_info},
         {"add", NULL, "VM --qmp PATH [--min SIZE] [--max SIZE] [--shares N]",
          "manage a VM through its QMP socket",
          "  --qmp PATH    the VM's QMP Unix socket (required)\n"
@@ -33,9 +33,9 @@ const struct ctl_verb ctl_verbs[] = {
          "  --max SIZE    limit (default: the VM's boot size)\n"
          "  --shares N    proportional share (default 1000)\n",
          CTL_ARGS_VM, CTL_OPT_QMP | CTL_OPT_MIN | CTL_OPT_MAX | CTL_OPT_SHARES,
-         ctl_run_add},
+         bctl_run_add},
         {"remove", NULL, "VM", "stop managing a VM (its balloon stays)", NULL,
-         CTL_ARGS_VM, 0, ctl_run_remove},
+         CTL_ARGS_VM, 0, bctl_run_remove},
         {"set", "setmem, mem-set", "VM SIZE [--wait] [--timeout SECONDS]",
          "set a VM's memory target and pin it",
          "  --wait           wait until the balloon has moved: actual within\n"
@@ -43,17 +43,17 @@ const struct ctl_verb ctl_verbs[] = {
          "                   in 4 KiB pages; a guest may stop short of it)\n"
          "  --timeout SECS   give up waiting after SECS (default 60)\n"
          "The target stays pinned until 'balloonctl policy release VM'.\n",
-         CTL_ARGS_SIZE, CTL_OPT_WAIT | CTL_OPT_TIMEOUT, ctl_run_set},
+         CTL_ARGS_SIZE, CTL_OPT_WAIT | CTL_OPT_TIMEOUT, bctl_run_set},
         {"min", "mem-min", "VM SIZE", "set a VM's minimum (reservation)", NULL,
-         CTL_ARGS_SIZE, 0, ctl_run_min},
+         CTL_ARGS_SIZE, 0, bctl_run_min},
         {"max", "mem-max, setmaxmem", "VM SIZE", "set a VM's maximum (limit)",
-         NULL, CTL_ARGS_SIZE, 0, ctl_run_max},
+         NULL, CTL_ARGS_SIZE, 0, bctl_run_max},
         {"shares", NULL, "VM N", "set a VM's proportional share", NULL,
-         CTL_ARGS_N, 0, ctl_run_shares},
+         CTL_ARGS_N, 0, bctl_run_shares},
         {"stats", NULL, "VM", "show a guest's memory statistics", NULL,
-         CTL_ARGS_VM, 0, ctl_run_stats},
+         CTL_ARGS_VM, 0, bctl_run_stats},
         {"host", NULL, "", "show host memory, pressure and state", NULL,
-         CTL_ARGS_NONE, 0, ctl_run_host},
+         CTL_ARGS_NONE, 0, bctl_run_host},
         {"top", NULL, "[--interval SECONDS] [--iterations N]",
          "live view of the host and every VM",
          "  --interval SECS   refresh period (default 1)\n"
@@ -61,21 +61,21 @@ const struct ctl_verb ctl_verbs[] = {
          "On a terminal the screen is redrawn in place; otherwise (or with\n"
          "--json, one object per line) each refresh is printed after the\n"
          "last.\n",
-         CTL_ARGS_NONE, CTL_OPT_INTERVAL | CTL_OPT_ITERATIONS, ctl_run_top},
+         CTL_ARGS_NONE, CTL_OPT_INTERVAL | CTL_OPT_ITERATIONS, bctl_run_top},
         {"policy", "policy show", "", "show the policy's parameters", NULL,
-         CTL_ARGS_NONE, 0, ctl_run_policy},
+         CTL_ARGS_NONE, 0, bctl_run_policy},
         {"policy set", NULL, "KEY=VALUE...", "change policy parameters",
          "Keys: kind (idletax|static|proxmox|mom), enabled (true|false),\n"
          "tax_rate, high_pct, soft_pct, hard_pct, low_pct, aggressiveness\n"
          "(numbers), tick_ms (integer), margin, max_shrink, budget (sizes).\n",
-         CTL_ARGS_KV, 0, ctl_run_policy_set},
+         CTL_ARGS_KV, 0, bctl_run_policy_set},
         {"policy release", NULL, "VM",
          "unpin a VM: the policy owns its target again", NULL, CTL_ARGS_VM, 0,
-         ctl_run_policy_release},
+         bctl_run_policy_release},
         {"version", NULL, "", "show balloonctl's and balloond's versions", NULL,
-         CTL_ARGS_NONE, 0, ctl_run_version},
+         CTL_ARGS_NONE, 0, bctl_run_version},
 };
-const size_t ctl_nverbs = sizeof(ctl_verbs) / sizeof(ctl_verbs[0]);
+const size_t bctl_nverbs = sizeof(bctl_verbs) / sizeof(bctl_verbs[0]);
 
 /* @aliases is a ", "-separated list ("setmem, mem-set"). */
 static bool has_alias(const char *aliases, const char *name)
@@ -94,12 +94,12 @@ static bool has_alias(const char *aliases, const char *name)
 	return false;
 }
 
-const struct ctl_verb *ctl_verb_find(const char *name)
+const struct ctl_verb *bctl_verb_find(const char *name)
 {
-	for (size_t i = 0; i < ctl_nverbs; i++)
-		if (!strcmp(ctl_verbs[i].name, name) ||
-		    has_alias(ctl_verbs[i].aliases, name))
-			return &ctl_verbs[i];
+	for (size_t i = 0; i < bctl_nverbs; i++)
+		if (!strcmp(bctl_verbs[i].name, name) ||
+		    has_alias(bctl_verbs[i].aliases, name))
+			return &bctl_verbs[i];
 	return NULL;
 }
 
@@ -303,13 +303,13 @@ static int find_verb(struct parser *p, size_t *used)
 		return p->cmd->help ? 0 : fail(p, "no command given");
 	if (p->npos > first + 1 && !strcmp(p->pos[first], "policy")) {
 		snprintf(two, sizeof(two), "policy %s", p->pos[first + 1]);
-		p->cmd->verb = ctl_verb_find(two);
+		p->cmd->verb = bctl_verb_find(two);
 		if (p->cmd->verb) {
 			*used = first + 2;
 			return 0;
 		}
 	}
-	p->cmd->verb = ctl_verb_find(p->pos[first]);
+	p->cmd->verb = bctl_verb_find(p->pos[first]);
 	if (!p->cmd->verb)
 		return fail(p, "unknown command '%s'", p->pos[first]);
 	*used = first + 1;
@@ -332,8 +332,8 @@ static int take_positionals(struct parser *p, size_t at)
 		char why[256];
 		if (!n)
 			return fail(p, "missing KEY=VALUE");
-		if (ctl_policy_kv((char *const *)a, n, &cmd->policy_args, why,
-		                  sizeof(why)))
+		if (bctl_policy_kv((char *const *)a, n, &cmd->policy_args, why,
+		                   sizeof(why)))
 			return bad(p, "%s", why);
 		return 0;
 	}
@@ -410,8 +410,8 @@ static int check_options(struct parser *p)
 	return 0;
 }
 
-int ctl_parse(int argc, char **argv, struct ctl_cmd *cmd, char *msg,
-              size_t msglen)
+int bctl_parse(int argc, char **argv, struct ctl_cmd *cmd, char *msg,
+               size_t msglen)
 {
 	struct parser p = {.cmd = cmd, .msg = msg, .msglen = msglen};
 	size_t used;
@@ -440,13 +440,13 @@ int ctl_parse(int argc, char **argv, struct ctl_cmd *cmd, char *msg,
 		ret = fail(&p, "empty --socket path");
 out:
 	if (ret)
-		ctl_cmd_free(cmd);
+		bctl_cmd_free(cmd);
 	free(p.pos);
 	free(p.opts);
 	return ret;
 }
 
-void ctl_cmd_free(struct ctl_cmd *cmd)
+void bctl_cmd_free(struct ctl_cmd *cmd)
 {
 	if (cmd->policy_args)
 		json_object_put(cmd->policy_args);
@@ -477,8 +477,8 @@ static void sub_verbs(FILE *f, const struct ctl_verb *v)
 	size_t n = strlen(v->name);
 	bool first = true;
 
-	for (size_t i = 0; i < ctl_nverbs; i++) {
-		const struct ctl_verb *s = &ctl_verbs[i];
+	for (size_t i = 0; i < bctl_nverbs; i++) {
+		const struct ctl_verb *s = &bctl_verbs[i];
 		if (strncmp(s->name, v->name, n) || s->name[n] != ' ')
 			continue;
 		if (first)
@@ -488,7 +488,7 @@ static void sub_verbs(FILE *f, const struct ctl_verb *v)
 	}
 }
 
-void ctl_usage(FILE *f, const struct ctl_verb *v)
+void bctl_usage(FILE *f, const struct ctl_verb *v)
 {
 	if (v) {
 		fprintf(f,
@@ -508,8 +508,8 @@ void ctl_usage(FILE *f, const struct ctl_verb *v)
 	fprintf(f, "usage: balloonctl [--socket PATH] [--json] COMMAND "
 	           "[ARGS...]\n\nControl balloond, the memory balloon "
 	           "daemon.\n\nCommands:\n");
-	for (size_t i = 0; i < ctl_nverbs; i++)
-		verb_line(f, &ctl_verbs[i]);
+	for (size_t i = 0; i < bctl_nverbs; i++)
+		verb_line(f, &bctl_verbs[i]);
 	fprintf(f,
 	        "  help [COMMAND]                  this text, or one "
 	        "command's\n\nGlobal options (anywhere on the line):\n"
@@ -524,7 +524,7 @@ void ctl_usage(FILE *f, const struct ctl_verb *v)
 	        "error.\n");
 }
 
-int ctl_main(int argc, char **argv, FILE *out, FILE *err)
+int bctl_main(int argc, char **argv, FILE *out, FILE *err)
 {
 	struct ctl_io io = {.out = out,
 	                    .err = err,
@@ -535,14 +535,14 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
 	const char *env;
 	int ret, fd;
 
-	ret = ctl_parse(argc, argv, &cmd, e.message, sizeof(e.message));
+	ret = bctl_parse(argc, argv, &cmd, e.message, sizeof(e.message));
 	io.json = cmd.json;
 	if (ret) {
-		ctl_print_error(&io, &e);
+		bctl_print_error(&io, &e);
 		return CTL_EXIT_USAGE;
 	}
 	if (cmd.help) {
-		ctl_usage(out, cmd.verb);
+		bctl_usage(out, cmd.verb);
 		return CTL_EXIT_OK;
 	}
 	env = getenv(CTL_SOCKET_ENV);
@@ -553,6 +553,6 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err)
 	io.tty = fd >= 0 && isatty(fd);
 	ret = cmd.verb->run(&cmd, &io);
 	fflush(out);
-	ctl_cmd_free(&cmd);
+	bctl_cmd_free(&cmd);
 	return ret;
 }

@@ -17,8 +17,8 @@ struct ctl_table {
 	char **cells; /* (nrows + header) * ncols */
 };
 
-struct ctl_table *ctl_table_new(size_t ncols, const char *const *headers,
-                                unsigned right_mask)
+struct ctl_table *bctl_table_new(size_t ncols, const char *const *headers,
+                                 unsigned right_mask)
 {
 	struct ctl_table *t = calloc(1, sizeof(*t));
 
@@ -28,7 +28,7 @@ struct ctl_table *ctl_table_new(size_t ncols, const char *const *headers,
 	t->right = right_mask;
 	t->gap = 2;
 	if (headers) {
-		if (ctl_table_add(t, headers)) {
+		if (bctl_table_add(t, headers)) {
 			free(t);
 			return NULL;
 		}
@@ -43,7 +43,7 @@ static size_t stored_rows(const struct ctl_table *t)
 	return t->nrows + (t->header ? 1 : 0);
 }
 
-int ctl_table_add(struct ctl_table *t, const char *const *cells)
+int bctl_table_add(struct ctl_table *t, const char *const *cells)
 {
 	size_t row = stored_rows(t);
 
@@ -68,17 +68,17 @@ int ctl_table_add(struct ctl_table *t, const char *const *cells)
 	return 0;
 }
 
-void ctl_table_gap(struct ctl_table *t, unsigned gap)
+void bctl_table_gap(struct ctl_table *t, unsigned gap)
 {
 	t->gap = gap;
 }
 
-size_t ctl_table_rows(const struct ctl_table *t)
+size_t bctl_table_rows(const struct ctl_table *t)
 {
 	return t->nrows;
 }
 
-void ctl_table_print(const struct ctl_table *t, FILE *f)
+void bctl_table_print(const struct ctl_table *t, FILE *f)
 {
 	size_t rows = stored_rows(t);
 	size_t *w = calloc(t->ncols ? t->ncols : 1, sizeof(*w));
@@ -110,7 +110,7 @@ void ctl_table_print(const struct ctl_table *t, FILE *f)
 	free(w);
 }
 
-void ctl_table_free(struct ctl_table *t)
+void bctl_table_free(struct ctl_table *t)
 {
 	if (!t)
 		return;
@@ -120,7 +120,7 @@ void ctl_table_free(struct ctl_table *t)
 	free(t);
 }
 
-bool ctl_json_u64(struct json_object *o, const char *key, uint64_t *v)
+bool bctl_json_u64(struct json_object *o, const char *key, uint64_t *v)
 {
 	struct json_object *x;
 
@@ -133,8 +133,8 @@ bool ctl_json_u64(struct json_object *o, const char *key, uint64_t *v)
 	return true;
 }
 
-const char *ctl_json_str(struct json_object *o, const char *key,
-                         const char *dflt)
+const char *bctl_json_str(struct json_object *o, const char *key,
+                          const char *dflt)
 {
 	struct json_object *x;
 
@@ -144,17 +144,17 @@ const char *ctl_json_str(struct json_object *o, const char *key,
 	return dflt;
 }
 
-const char *ctl_size_field(struct json_object *o, const char *key, char *buf,
-                           size_t len)
+const char *bctl_size_field(struct json_object *o, const char *key, char *buf,
+                            size_t len)
 {
 	uint64_t v;
 
-	if (!ctl_json_u64(o, key, &v))
+	if (!bctl_json_u64(o, key, &v))
 		return "-";
 	return bc_format_size(v, buf, len);
 }
 
-void ctl_print_json(FILE *f, struct json_object *o, bool pretty)
+void bctl_print_json(FILE *f, struct json_object *o, bool pretty)
 {
 	int fl = JSON_C_TO_STRING_NOSLASHESCAPE |
 	         (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
@@ -163,7 +163,7 @@ void ctl_print_json(FILE *f, struct json_object *o, bool pretty)
 	fprintf(f, "%s\n", json_object_to_json_string_ext(o, fl));
 }
 
-void ctl_print_error(const struct ctl_io *io, const struct ctl_err *e)
+void bctl_print_error(const struct ctl_io *io, const struct ctl_err *e)
 {
 	fprintf(io->err, "balloonctl: %s\n", e->message);
 	if (!io->json)
@@ -175,11 +175,11 @@ void ctl_print_error(const struct ctl_io *io, const struct ctl_err *e)
 	                       json_object_new_string(e->message));
 	json_object_object_add(o, "ok", json_object_new_boolean(0));
 	json_object_object_add(o, "error", eo);
-	ctl_print_json(io->out, o, true);
+	bctl_print_json(io->out, o, true);
 	json_object_put(o);
 }
 
-char *ctl_format_time(double t, double now, char *buf, size_t len)
+char *bctl_format_time(double t, double now, char *buf, size_t len)
 {
 	time_t secs = (time_t)t;
 	struct tm tm;
@@ -204,10 +204,10 @@ char *ctl_format_time(double t, double now, char *buf, size_t len)
  * the longest "key:". */
 static struct ctl_table *kv_new(void)
 {
-	struct ctl_table *t = ctl_table_new(2, NULL, 0);
+	struct ctl_table *t = bctl_table_new(2, NULL, 0);
 
 	if (t)
-		ctl_table_gap(t, 1);
+		bctl_table_gap(t, 1);
 	return t;
 }
 
@@ -217,14 +217,14 @@ static void kv_add(struct ctl_table *t, const char *key, const char *val)
 
 	snprintf(k, sizeof(k), "%s:", key);
 	const char *row[2] = {k, val};
-	ctl_table_add(t, row);
+	bctl_table_add(t, row);
 }
 
 static void kv_size(struct ctl_table *t, struct json_object *o, const char *key)
 {
 	char buf[32];
 
-	kv_add(t, key, ctl_size_field(o, key, buf, sizeof(buf)));
+	kv_add(t, key, bctl_size_field(o, key, buf, sizeof(buf)));
 }
 
 /* A scalar as text: numbers plain, strings bare, booleans yes/no. */
@@ -263,16 +263,16 @@ static void kv_raw(struct ctl_table *t, struct json_object *o, const char *key)
 static void print_kv(struct ctl_table *t, FILE *f)
 {
 	if (t)
-		ctl_table_print(t, f);
-	ctl_table_free(t);
+		bctl_table_print(t, f);
+	bctl_table_free(t);
 }
 
-void ctl_print_vms(FILE *f, struct json_object *vms)
+void bctl_print_vms(FILE *f, struct json_object *vms)
 {
 	static const char *const hdr[] = {"NAME", "STATE", "ACTUAL", "TARGET",
 	                                  "MIN",  "MAX",   "AVAIL",  "SHARES",
 	                                  "MODE", "REASON"};
-	struct ctl_table *t = ctl_table_new(10, hdr, 0xfc);
+	struct ctl_table *t = bctl_table_new(10, hdr, 0xfc);
 	size_t n = json_object_is_type(vms, json_type_array)
 	                   ? json_object_array_length(vms)
 	                   : 0;
@@ -285,28 +285,28 @@ void ctl_print_vms(FILE *f, struct json_object *vms)
 		char b[5][32], sh[16] = "-";
 		uint64_t v;
 		json_object_object_get_ex(vm, "stats", &st);
-		if (ctl_json_u64(vm, "shares", &v))
+		if (bctl_json_u64(vm, "shares", &v))
 			snprintf(sh, sizeof(sh), "%llu", (unsigned long long)v);
 		bool pinned = json_object_object_get_ex(vm, "pinned", &pin) &&
 		              json_object_get_boolean(pin);
 		const char *row[10] = {
-		        ctl_json_str(vm, "name", "?"),
-		        ctl_json_str(vm, "state", "-"),
-		        ctl_size_field(vm, "actual", b[0], 32),
-		        ctl_size_field(vm, "target", b[1], 32),
-		        ctl_size_field(vm, "min", b[2], 32),
-		        ctl_size_field(vm, "max", b[3], 32),
-		        ctl_size_field(st, "stat-available-memory", b[4], 32),
+		        bctl_json_str(vm, "name", "?"),
+		        bctl_json_str(vm, "state", "-"),
+		        bctl_size_field(vm, "actual", b[0], 32),
+		        bctl_size_field(vm, "target", b[1], 32),
+		        bctl_size_field(vm, "min", b[2], 32),
+		        bctl_size_field(vm, "max", b[3], 32),
+		        bctl_size_field(st, "stat-available-memory", b[4], 32),
 		        sh,
 		        pinned ? "pinned" : "auto",
-		        ctl_json_str(vm, "reason", "-")};
-		ctl_table_add(t, row);
+		        bctl_json_str(vm, "reason", "-")};
+		bctl_table_add(t, row);
 	}
-	ctl_table_print(t, f);
-	ctl_table_free(t);
+	bctl_table_print(t, f);
+	bctl_table_free(t);
 }
 
-void ctl_print_vm(FILE *f, struct json_object *vm, double now)
+void bctl_print_vm(FILE *f, struct json_object *vm, double now)
 {
 	struct ctl_table *t = kv_new();
 	struct json_object *x;
@@ -316,9 +316,9 @@ void ctl_print_vm(FILE *f, struct json_object *vm, double now)
 
 	if (!t)
 		return;
-	kv_add(t, "name", ctl_json_str(vm, "name", "?"));
-	kv_add(t, "state", ctl_json_str(vm, "state", "-"));
-	kv_add(t, "qmp", ctl_json_str(vm, "qmp", "-"));
+	kv_add(t, "name", bctl_json_str(vm, "name", "?"));
+	kv_add(t, "state", bctl_json_str(vm, "state", "-"));
+	kv_add(t, "qmp", bctl_json_str(vm, "qmp", "-"));
 	kv_size(t, vm, "actual");
 	kv_size(t, vm, "target");
 	kv_size(t, vm, "min");
@@ -326,18 +326,19 @@ void ctl_print_vm(FILE *f, struct json_object *vm, double now)
 	kv_size(t, vm, "boot");
 	/* The balloon holds boot - actual; max stands in for an unknown boot.
 	 */
-	if ((ctl_json_u64(vm, "boot", &max) || ctl_json_u64(vm, "max", &max)) &&
-	    ctl_json_u64(vm, "actual", &actual) && max >= actual)
+	if ((bctl_json_u64(vm, "boot", &max) ||
+	     bctl_json_u64(vm, "max", &max)) &&
+	    bctl_json_u64(vm, "actual", &actual) && max >= actual)
 		kv_add(t, "balloon", bc_format_size(max - actual, buf, 32));
 	else
 		kv_add(t, "balloon", "-");
 	kv_raw(t, vm, "shares");
 	kv_raw(t, vm, "pinned");
-	kv_add(t, "reason", ctl_json_str(vm, "reason", "-"));
+	kv_add(t, "reason", bctl_json_str(vm, "reason", "-"));
 	kv_raw(t, vm, "errors");
 	if (json_object_object_get_ex(vm, "stats-updated", &x))
 		up = json_object_get_double(x);
-	kv_add(t, "stats-updated", ctl_format_time(up, now, buf, sizeof(buf)));
+	kv_add(t, "stats-updated", bctl_format_time(up, now, buf, sizeof(buf)));
 	print_kv(t, f);
 }
 
@@ -380,7 +381,7 @@ static void stat_row(struct ctl_table *t, struct json_object *st,
 		kv_add(t, key, scalar(val, buf, sizeof(buf)));
 }
 
-void ctl_print_stats(FILE *f, struct json_object *res, double now)
+void bctl_print_stats(FILE *f, struct json_object *res, double now)
 {
 	struct ctl_table *t = kv_new();
 	struct json_object *st = NULL, *x;
@@ -389,10 +390,10 @@ void ctl_print_stats(FILE *f, struct json_object *res, double now)
 
 	if (!t)
 		return;
-	kv_add(t, "vm", ctl_json_str(res, "vm", "?"));
+	kv_add(t, "vm", bctl_json_str(res, "vm", "?"));
 	if (json_object_object_get_ex(res, "last-update", &x))
 		up = json_object_get_double(x);
-	kv_add(t, "last-update", ctl_format_time(up, now, buf, sizeof(buf)));
+	kv_add(t, "last-update", bctl_format_time(up, now, buf, sizeof(buf)));
 	json_object_object_get_ex(res, "stats", &st);
 	if (json_object_is_type(st, json_type_object)) {
 		/* The documented order first (virtio tag order), whatever the
@@ -409,7 +410,7 @@ void ctl_print_stats(FILE *f, struct json_object *res, double now)
 	print_kv(t, f);
 }
 
-void ctl_print_host(FILE *f, struct json_object *host)
+void bctl_print_host(FILE *f, struct json_object *host)
 {
 	struct ctl_table *t = kv_new();
 	struct json_object *x;
@@ -430,7 +431,7 @@ void ctl_print_host(FILE *f, struct json_object *host)
 			kv_add(t, psi[i], "-");
 		}
 	}
-	kv_add(t, "state", ctl_json_str(host, "state", "-"));
+	kv_add(t, "state", bctl_json_str(host, "state", "-"));
 	print_kv(t, f);
 }
 
@@ -450,7 +451,7 @@ static bool size_param(const char *key)
 	return false;
 }
 
-void ctl_print_policy(FILE *f, struct json_object *pol)
+void bctl_print_policy(FILE *f, struct json_object *pol)
 {
 	struct ctl_table *t = kv_new();
 	char buf[64];
@@ -474,12 +475,12 @@ void ctl_print_policy(FILE *f, struct json_object *pol)
 	print_kv(t, f);
 }
 
-void ctl_print_version(FILE *f, struct json_object *res)
+void bctl_print_version(FILE *f, struct json_object *res)
 {
 	struct json_object *p;
 
 	fprintf(f, "balloond %s (control protocol %d)\n",
-	        ctl_json_str(res, "version", "?"),
+	        bctl_json_str(res, "version", "?"),
 	        json_object_object_get_ex(res, "protocol", &p)
 	                ? json_object_get_int(p)
 	                : 0);

@@ -33,10 +33,10 @@ static void render_host(FILE *f, struct json_object *host)
 	fprintf(f,
 	        "host: total %s, available %s, free %s, state %s, "
 	        "psi some %.2f%% full %.2f%%\n",
-	        ctl_size_field(host, "total", t, sizeof(t)),
-	        ctl_size_field(host, "available", a, sizeof(a)),
-	        ctl_size_field(host, "free", fr, sizeof(fr)),
-	        ctl_json_str(host, "state", "-"), some, full);
+	        bctl_size_field(host, "total", t, sizeof(t)),
+	        bctl_size_field(host, "available", a, sizeof(a)),
+	        bctl_size_field(host, "free", fr, sizeof(fr)),
+	        bctl_json_str(host, "state", "-"), some, full);
 }
 
 static void render_summary(FILE *f, struct json_object *vms)
@@ -51,10 +51,10 @@ static void render_summary(FILE *f, struct json_object *vms)
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *vm = json_object_array_get_idx(vms, i), *p;
 		uint64_t va = 0, vmax = 0;
-		bool has_a = ctl_json_u64(vm, "actual", &va);
-		bool has_m = ctl_json_u64(vm, "max", &vmax);
+		bool has_a = bctl_json_u64(vm, "actual", &va);
+		bool has_m = bctl_json_u64(vm, "max", &vmax);
 		connected +=
-		        !strcmp(ctl_json_str(vm, "state", ""), "connected");
+		        !strcmp(bctl_json_str(vm, "state", ""), "connected");
 		pinned += json_object_object_get_ex(vm, "pinned", &p) &&
 		          json_object_get_boolean(p);
 		if (!has_a || !has_m)
@@ -71,8 +71,8 @@ static void render_summary(FILE *f, struct json_object *vms)
 	        bc_format_size(balloon, b, sizeof(b)));
 }
 
-void ctl_top_render(FILE *f, struct json_object *host, struct json_object *vms,
-                    bool tty, double interval_s, double now)
+void bctl_top_render(FILE *f, struct json_object *host, struct json_object *vms,
+                     bool tty, double interval_s, double now)
 {
 	time_t secs = (time_t)now;
 	struct tm tm;
@@ -87,7 +87,7 @@ void ctl_top_render(FILE *f, struct json_object *host, struct json_object *vms,
 	render_host(f, host);
 	render_summary(f, vms);
 	fputc('\n', f);
-	ctl_print_vms(f, vms);
+	bctl_print_vms(f, vms);
 	if (!tty)
 		fputc('\n', f);
 	fflush(f);
@@ -115,11 +115,11 @@ static int frame(struct ctl_client *c, struct ctl_io *io, double interval_s,
                  struct ctl_err *e)
 {
 	struct json_object *host = NULL, *list = NULL, *vms = NULL;
-	int ret = ctl_call(c, "host", NULL, &host, e);
+	int ret = bctl_call(c, "host", NULL, &host, e);
 
 	if (ret)
 		goto out;
-	ret = ctl_call(c, "list", NULL, &list, e);
+	ret = bctl_call(c, "list", NULL, &list, e);
 	if (ret)
 		goto out;
 	json_object_object_get_ex(list, "vms", &vms);
@@ -129,12 +129,12 @@ static int frame(struct ctl_client *c, struct ctl_io *io, double interval_s,
 		                       json_object_new_double(bc_wall_s()));
 		json_object_object_add(o, "host", json_object_get(host));
 		json_object_object_add(o, "vms", json_object_get(vms));
-		ctl_print_json(io->out, o, false);
+		bctl_print_json(io->out, o, false);
 		fflush(io->out);
 		json_object_put(o);
 	} else {
-		ctl_top_render(io->out, host, vms, io->tty, interval_s,
-		               bc_wall_s());
+		bctl_top_render(io->out, host, vms, io->tty, interval_s,
+		                bc_wall_s());
 	}
 out:
 	json_object_put(list);
@@ -142,14 +142,14 @@ out:
 	return ret;
 }
 
-int ctl_run_top(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_top(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	struct sigaction sa, old_int, old_term;
 	struct ctl_client c;
 	struct ctl_err e;
 	int ret;
 
-	ret = ctl_client_open(&c, io->socket, io->reply_timeout_ms, &e);
+	ret = bctl_client_open(&c, io->socket, io->reply_timeout_ms, &e);
 	if (ret)
 		goto err_print;
 	memset(&sa, 0, sizeof(sa));
@@ -167,11 +167,11 @@ int ctl_run_top(const struct ctl_cmd *cmd, struct ctl_io *io)
 	}
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGINT, &old_int, NULL);
-	ctl_client_close(&c);
+	bctl_client_close(&c);
 	if (ret)
 		goto err_print;
 	return CTL_EXIT_OK;
 err_print:
-	ctl_print_error(io, &e);
+	bctl_print_error(io, &e);
 	return CTL_EXIT_FAIL;
 }

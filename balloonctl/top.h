@@ -15,7 +15,7 @@
  * With @tty the frame starts by clearing the screen (ANSI home + clear);
  * without, frames are separated by a blank line and nothing is escaped.
  */
-void ctl_top_render(FILE *f, struct json_object *host, struct json_object *vms,
-                    bool tty, double interval_s, double now);
+void bctl_top_render(FILE *f, struct json_object *host, struct json_object *vms,
+                     bool tty, double interval_s, double now);
 
 #endif

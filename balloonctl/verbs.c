@@ -24,12 +24,12 @@ static int request(struct ctl_io *io, const char *cmd, struct json_object *args,
                    struct json_object **res)
 {
 	struct ctl_err e;
-	int ret = ctl_call_once(io->socket, io->reply_timeout_ms, cmd, args,
-	                        res, &e);
+	int ret = bctl_call_once(io->socket, io->reply_timeout_ms, cmd, args,
+	                         res, &e);
 
 	json_object_put(args);
 	if (ret) {
-		ctl_print_error(io, &e);
+		bctl_print_error(io, &e);
 		return CTL_EXIT_FAIL;
 	}
 	return CTL_EXIT_OK;
@@ -62,7 +62,7 @@ static int run(struct ctl_io *io, const struct ctl_cmd *cmd, const char *name,
 	if (ret)
 		return ret;
 	if (io->json)
-		ctl_print_json(io->out, res, true);
+		bctl_print_json(io->out, res, true);
 	else
 		human(io, cmd, res);
 	json_object_put(res);
@@ -76,35 +76,35 @@ static void show_list(struct ctl_io *io, const struct ctl_cmd *cmd,
 
 	(void)cmd;
 	json_object_object_get_ex(res, "vms", &vms);
-	ctl_print_vms(io->out, vms);
+	bctl_print_vms(io->out, vms);
 }
 
 static void show_vm(struct ctl_io *io, const struct ctl_cmd *cmd,
                     struct json_object *res)
 {
 	(void)cmd;
-	ctl_print_vm(io->out, res, bc_wall_s());
+	bctl_print_vm(io->out, res, bc_wall_s());
 }
 
 static void show_stats(struct ctl_io *io, const struct ctl_cmd *cmd,
                        struct json_object *res)
 {
 	(void)cmd;
-	ctl_print_stats(io->out, res, bc_wall_s());
+	bctl_print_stats(io->out, res, bc_wall_s());
 }
 
 static void show_host(struct ctl_io *io, const struct ctl_cmd *cmd,
                       struct json_object *res)
 {
 	(void)cmd;
-	ctl_print_host(io->out, res);
+	bctl_print_host(io->out, res);
 }
 
 static void show_policy(struct ctl_io *io, const struct ctl_cmd *cmd,
                         struct json_object *res)
 {
 	(void)cmd;
-	ctl_print_policy(io->out, res);
+	bctl_print_policy(io->out, res);
 }
 
 /* "web: min 256 MiB" style confirmations for the setters. */
@@ -113,17 +113,17 @@ static void said(struct ctl_io *io, const struct ctl_cmd *cmd,
 {
 	char b[32];
 
-	fprintf(io->out, "%s: %s %s\n", ctl_json_str(res, "name", cmd->vm), key,
-	        ctl_size_field(res, key, b, sizeof(b)));
+	fprintf(io->out, "%s: %s %s\n", bctl_json_str(res, "name", cmd->vm),
+	        key, bctl_size_field(res, key, b, sizeof(b)));
 }
 
 static void show_added(struct ctl_io *io, const struct ctl_cmd *cmd,
                        struct json_object *res)
 {
 	fprintf(io->out, "%s: added (qmp %s, state %s)\n",
-	        ctl_json_str(res, "name", cmd->vm),
-	        ctl_json_str(res, "qmp", cmd->qmp),
-	        ctl_json_str(res, "state", "-"));
+	        bctl_json_str(res, "name", cmd->vm),
+	        bctl_json_str(res, "qmp", cmd->qmp),
+	        bctl_json_str(res, "state", "-"));
 }
 
 static void show_removed(struct ctl_io *io, const struct ctl_cmd *cmd,
@@ -151,9 +151,9 @@ static void show_shares(struct ctl_io *io, const struct ctl_cmd *cmd,
 {
 	uint64_t v = cmd->count;
 
-	ctl_json_u64(res, "shares", &v);
+	bctl_json_u64(res, "shares", &v);
 	fprintf(io->out, "%s: shares %llu\n",
-	        ctl_json_str(res, "name", cmd->vm), (unsigned long long)v);
+	        bctl_json_str(res, "name", cmd->vm), (unsigned long long)v);
 }
 
 static void show_released(struct ctl_io *io, const struct ctl_cmd *cmd,
@@ -162,22 +162,22 @@ static void show_released(struct ctl_io *io, const struct ctl_cmd *cmd,
 	char t[32], a[32];
 
 	fprintf(io->out, "%s: released to the policy (target %s, actual %s)\n",
-	        ctl_json_str(res, "name", cmd->vm),
-	        ctl_size_field(res, "target", t, sizeof(t)),
-	        ctl_size_field(res, "actual", a, sizeof(a)));
+	        bctl_json_str(res, "name", cmd->vm),
+	        bctl_size_field(res, "target", t, sizeof(t)),
+	        bctl_size_field(res, "actual", a, sizeof(a)));
 }
 
-int ctl_run_list(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_list(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	return run(io, cmd, "list", NULL, show_list);
 }
 
-int ctl_run_info(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_info(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	return run(io, cmd, "info", vm_args(cmd->vm), show_vm);
 }
 
-int ctl_run_add(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_add(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	struct json_object *a = vm_args(cmd->vm);
 
@@ -192,12 +192,12 @@ int ctl_run_add(const struct ctl_cmd *cmd, struct ctl_io *io)
 	return run(io, cmd, "add", a, show_added);
 }
 
-int ctl_run_remove(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_remove(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	return run(io, cmd, "remove", vm_args(cmd->vm), show_removed);
 }
 
-int ctl_run_set(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_set(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	struct json_object *a = vm_args(cmd->vm), *res;
 	struct ctl_wait w;
@@ -209,22 +209,22 @@ int ctl_run_set(const struct ctl_cmd *cmd, struct ctl_io *io)
 	if (ret)
 		return ret;
 	if (cmd->wait) {
-		ctl_wait_init(&w, cmd->vm, cmd->size, res);
+		bctl_wait_init(&w, cmd->vm, cmd->size, res);
 		json_object_put(res);
-		return ctl_wait_run(io, &w, cmd->timeout_s);
+		return bctl_wait_run(io, &w, cmd->timeout_s);
 	}
 	if (io->json)
-		ctl_print_json(io->out, res, true);
+		bctl_print_json(io->out, res, true);
 	else
 		fprintf(io->out, "%s: target %s (actual %s), pinned\n",
-		        ctl_json_str(res, "name", cmd->vm),
-		        ctl_size_field(res, "target", t, sizeof(t)),
-		        ctl_size_field(res, "actual", c, sizeof(c)));
+		        bctl_json_str(res, "name", cmd->vm),
+		        bctl_size_field(res, "target", t, sizeof(t)),
+		        bctl_size_field(res, "actual", c, sizeof(c)));
 	json_object_put(res);
 	return CTL_EXIT_OK;
 }
 
-int ctl_run_min(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_min(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	struct json_object *a = vm_args(cmd->vm);
 
@@ -232,7 +232,7 @@ int ctl_run_min(const struct ctl_cmd *cmd, struct ctl_io *io)
 	return run(io, cmd, "min", a, show_min);
 }
 
-int ctl_run_max(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_max(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	struct json_object *a = vm_args(cmd->vm);
 
@@ -240,7 +240,7 @@ int ctl_run_max(const struct ctl_cmd *cmd, struct ctl_io *io)
 	return run(io, cmd, "max", a, show_max);
 }
 
-int ctl_run_shares(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_shares(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	struct json_object *a = vm_args(cmd->vm);
 
@@ -248,28 +248,28 @@ int ctl_run_shares(const struct ctl_cmd *cmd, struct ctl_io *io)
 	return run(io, cmd, "shares", a, show_shares);
 }
 
-int ctl_run_stats(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_stats(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	return run(io, cmd, "stats", vm_args(cmd->vm), show_stats);
 }
 
-int ctl_run_host(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_host(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	return run(io, cmd, "host", NULL, show_host);
 }
 
-int ctl_run_policy(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_policy(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	return run(io, cmd, "policy-get", NULL, show_policy);
 }
 
-int ctl_run_policy_set(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_policy_set(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	return run(io, cmd, "policy-set", json_object_get(cmd->policy_args),
 	           show_policy);
 }
 
-int ctl_run_policy_release(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_policy_release(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	return run(io, cmd, "policy-release", vm_args(cmd->vm), show_released);
 }
@@ -278,10 +278,10 @@ static void show_version(struct ctl_io *io, const struct ctl_cmd *cmd,
                          struct json_object *res)
 {
 	(void)cmd;
-	ctl_print_version(io->out, res);
+	bctl_print_version(io->out, res);
 }
 
-int ctl_run_version(const struct ctl_cmd *cmd, struct ctl_io *io)
+int bctl_run_version(const struct ctl_cmd *cmd, struct ctl_io *io)
 {
 	if (!io->json) {
 		fprintf(io->out, "balloonctl %s (control protocol %d)\n",
@@ -390,8 +390,8 @@ static int kv_one(char *kv, struct json_object *args, char *msg, size_t len)
 	return -EINVAL;
 }
 
-int ctl_policy_kv(char *const *kv, size_t n, struct json_object **out,
-                  char *msg, size_t msglen)
+int bctl_policy_kv(char *const *kv, size_t n, struct json_object **out,
+                   char *msg, size_t msglen)
 {
 	struct json_object *args = json_object_new_object();
 	int ret = 0;

@@ -12,23 +12,23 @@
 
 #define MiB (1024ull * 1024ull)
 
-uint64_t ctl_wait_tolerance(uint64_t target)
+uint64_t bctl_wait_tolerance(uint64_t target)
 {
 	uint64_t pct = target / 100;
 
 	return pct > MiB ? pct : MiB;
 }
 
-void ctl_wait_init(struct ctl_wait *w, const char *vm, uint64_t requested,
-                   struct json_object *set_reply)
+void bctl_wait_init(struct ctl_wait *w, const char *vm, uint64_t requested,
+                    struct json_object *set_reply)
 {
 	memset(w, 0, sizeof(*w));
 	w->vm = vm;
-	if (!ctl_json_u64(set_reply, "target", &w->target))
+	if (!bctl_json_u64(set_reply, "target", &w->target))
 		w->target = requested;
-	if (!ctl_json_u64(set_reply, "actual", &w->start))
+	if (!bctl_json_u64(set_reply, "actual", &w->start))
 		w->start = w->target;
-	w->tolerance = ctl_wait_tolerance(w->target);
+	w->tolerance = bctl_wait_tolerance(w->target);
 }
 
 static uint64_t distance(uint64_t a, uint64_t b)
@@ -36,7 +36,7 @@ static uint64_t distance(uint64_t a, uint64_t b)
 	return a > b ? a - b : b - a;
 }
 
-unsigned ctl_wait_percent(const struct ctl_wait *w, uint64_t actual)
+unsigned bctl_wait_percent(const struct ctl_wait *w, uint64_t actual)
 {
 	uint64_t whole = distance(w->start, w->target);
 	uint64_t left = distance(actual, w->target);
@@ -49,42 +49,43 @@ unsigned ctl_wait_percent(const struct ctl_wait *w, uint64_t actual)
 	return (unsigned)((double)(whole - left) * 100.0 / (double)whole);
 }
 
-char *ctl_wait_line(const struct ctl_wait *w, uint64_t actual, char *buf,
-                    size_t len)
+char *bctl_wait_line(const struct ctl_wait *w, uint64_t actual, char *buf,
+                     size_t len)
 {
 	char a[32], t[32];
 
 	snprintf(buf, len, "%s: actual %s -> target %s (%u%%)", w->vm,
 	         bc_format_size(actual, a, sizeof(a)),
 	         bc_format_size(w->target, t, sizeof(t)),
-	         ctl_wait_percent(w, actual));
+	         bctl_wait_percent(w, actual));
 	return buf;
 }
 
-enum ctl_wait_state ctl_wait_check(const struct ctl_wait *w,
-                                   struct json_object *vm, struct ctl_err *err)
+enum ctl_wait_state bctl_wait_check(const struct ctl_wait *w,
+                                    struct json_object *vm, struct ctl_err *err)
 {
-	const char *state = ctl_json_str(vm, "state", "");
+	const char *state = bctl_json_str(vm, "state", "");
 	uint64_t target, actual;
 	char a[32], t[32];
 
 	if (!strcmp(state, "lost") || !strcmp(state, "error")) {
-		ctl_err_set(err, strcmp(state, "lost") ? "unreachable" : "lost",
-		            "%s: VM %s while waiting for target %s", w->vm,
-		            strcmp(state, "lost") ? "is in error state"
-		                                  : "was lost",
-		            bc_format_size(w->target, t, sizeof(t)));
+		bctl_err_set(err,
+		             strcmp(state, "lost") ? "unreachable" : "lost",
+		             "%s: VM %s while waiting for target %s", w->vm,
+		             strcmp(state, "lost") ? "is in error state"
+		                                   : "was lost",
+		             bc_format_size(w->target, t, sizeof(t)));
 		return CTL_WAIT_FAIL;
 	}
-	if (ctl_json_u64(vm, "target", &target) && target != w->target) {
-		ctl_err_set(err, "target-changed",
-		            "%s: target changed to %s while waiting for %s "
-		            "(another set, or a policy release?)",
-		            w->vm, bc_format_size(target, a, sizeof(a)),
-		            bc_format_size(w->target, t, sizeof(t)));
+	if (bctl_json_u64(vm, "target", &target) && target != w->target) {
+		bctl_err_set(err, "target-changed",
+		             "%s: target changed to %s while waiting for %s "
+		             "(another set, or a policy release?)",
+		             w->vm, bc_format_size(target, a, sizeof(a)),
+		             bc_format_size(w->target, t, sizeof(t)));
 		return CTL_WAIT_FAIL;
 	}
-	if (!ctl_json_u64(vm, "actual", &actual))
+	if (!bctl_json_u64(vm, "actual", &actual))
 		return CTL_WAIT_MORE;
 	return distance(actual, w->target) <= w->tolerance ? CTL_WAIT_DONE
 	                                                   : CTL_WAIT_MORE;
@@ -105,7 +106,7 @@ static void progress_show(struct progress *p, const struct ctl_wait *w,
 
 	if (p->io->json || (p->shown && actual == p->last && !p->io->tty))
 		return;
-	ctl_wait_line(w, actual, line, sizeof(line));
+	bctl_wait_line(w, actual, line, sizeof(line));
 	if (p->io->tty) {
 		fprintf(p->io->out, "\r\033[K%s", line);
 		p->open = true;
@@ -137,9 +138,9 @@ static int finish(struct progress *p, struct ctl_err *e, struct json_object *vm)
 {
 	progress_end(p);
 	if (e) {
-		ctl_print_error(p->io, e);
+		bctl_print_error(p->io, e);
 	} else if (p->io->json) {
-		ctl_print_json(p->io->out, vm, true);
+		bctl_print_json(p->io->out, vm, true);
 	}
 	json_object_put(vm);
 	return e ? CTL_EXIT_FAIL : CTL_EXIT_OK;
@@ -150,15 +151,16 @@ static void timeout_error(const struct ctl_wait *w, uint64_t actual,
 {
 	char a[32], t[32];
 
-	ctl_err_set(e, "timeout",
-	            "timed out after %g s waiting for %s: actual %s, target %s "
-	            "(%u%%)",
-	            timeout_s, w->vm, bc_format_size(actual, a, sizeof(a)),
-	            bc_format_size(w->target, t, sizeof(t)),
-	            ctl_wait_percent(w, actual));
+	bctl_err_set(
+	        e, "timeout",
+	        "timed out after %g s waiting for %s: actual %s, target %s "
+	        "(%u%%)",
+	        timeout_s, w->vm, bc_format_size(actual, a, sizeof(a)),
+	        bc_format_size(w->target, t, sizeof(t)),
+	        bctl_wait_percent(w, actual));
 }
 
-int ctl_wait_run(struct ctl_io *io, struct ctl_wait *w, double timeout_s)
+int bctl_wait_run(struct ctl_io *io, struct ctl_wait *w, double timeout_s)
 {
 	uint64_t deadline = bc_now_ms() + (uint64_t)(timeout_s * 1000.0);
 	struct progress p = {.io = io};
@@ -168,17 +170,17 @@ int ctl_wait_run(struct ctl_io *io, struct ctl_wait *w, double timeout_s)
 	uint64_t actual = w->start;
 	int ret;
 
-	if (ctl_client_open(&c, io->socket, io->reply_timeout_ms, &e))
+	if (bctl_client_open(&c, io->socket, io->reply_timeout_ms, &e))
 		return finish(&p, &e, NULL);
 	args = json_object_new_object();
 	json_object_object_add(args, "vm", json_object_new_string(w->vm));
 	for (;;) {
 		json_object_put(vm);
-		ret = ctl_call(&c, "info", args, &vm, &e);
+		ret = bctl_call(&c, "info", args, &vm, &e);
 		if (ret)
 			break;
-		ctl_json_u64(vm, "actual", &actual);
-		enum ctl_wait_state st = ctl_wait_check(w, vm, &e);
+		bctl_json_u64(vm, "actual", &actual);
+		enum ctl_wait_state st = bctl_wait_check(w, vm, &e);
 		progress_show(&p, w, actual);
 		if (st != CTL_WAIT_MORE) {
 			ret = st == CTL_WAIT_DONE ? 0 : -1;
@@ -194,6 +196,6 @@ int ctl_wait_run(struct ctl_io *io, struct ctl_wait *w, double timeout_s)
 		                                      : io->poll_ms);
 	}
 	json_object_put(args);
-	ctl_client_close(&c);
+	bctl_client_close(&c);
 	return finish(&p, ret ? &e : NULL, vm);
 }

@@ -21,7 +21,7 @@ struct ctl_wait {
 	const char *vm;
 	uint64_t target;    /* bytes, as the daemon accepted it */
 	uint64_t start;     /* bytes: actual when the target was set */
-	uint64_t tolerance; /* bytes: ctl_wait_tolerance(target) */
+	uint64_t tolerance; /* bytes: bctl_wait_tolerance(target) */
 };
 
 enum ctl_wait_state {
@@ -31,23 +31,24 @@ enum ctl_wait_state {
 };
 
 /* max(1 MiB, target / 100), bytes. */
-uint64_t ctl_wait_tolerance(uint64_t target);
+uint64_t bctl_wait_tolerance(uint64_t target);
 
 /* Initialise from the set reply (a VM object); @requested is used if the
  * reply lacks "target". */
-void ctl_wait_init(struct ctl_wait *w, const char *vm, uint64_t requested,
-                   struct json_object *set_reply);
+void bctl_wait_init(struct ctl_wait *w, const char *vm, uint64_t requested,
+                    struct json_object *set_reply);
 
 /* Judge one `info` reply. */
-enum ctl_wait_state ctl_wait_check(const struct ctl_wait *w,
-                                   struct json_object *vm, struct ctl_err *err);
+enum ctl_wait_state bctl_wait_check(const struct ctl_wait *w,
+                                    struct json_object *vm,
+                                    struct ctl_err *err);
 
 /* Share of the way from start to target covered at @actual, 0..100. */
-unsigned ctl_wait_percent(const struct ctl_wait *w, uint64_t actual);
+unsigned bctl_wait_percent(const struct ctl_wait *w, uint64_t actual);
 
 /* "web: actual 812 MiB -> target 512 MiB (62%)" into @buf. */
-char *ctl_wait_line(const struct ctl_wait *w, uint64_t actual, char *buf,
-                    size_t len);
+char *bctl_wait_line(const struct ctl_wait *w, uint64_t actual, char *buf,
+                     size_t len);
 
 /*
  * The loop: poll every io->poll_ms until done, failure, or @timeout_s.
@@ -55,6 +56,6 @@ char *ctl_wait_line(const struct ctl_wait *w, uint64_t actual, char *buf,
  * otherwise, none with --json, where the final VM object is printed).
  * Returns CTL_EXIT_OK, or CTL_EXIT_FAIL after printing one error line.
  */
-int ctl_wait_run(struct ctl_io *io, struct ctl_wait *w, double timeout_s);
+int bctl_wait_run(struct ctl_io *io, struct ctl_wait *w, double timeout_s);
 
 #endif

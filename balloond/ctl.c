@@ -52,7 +52,7 @@ struct bd_ctl {
 	bool closing; /* shutting down: answer, read nothing more */
 };
 
-bool ctl_peer_allowed(uid_t uid, gid_t gid, bool has_group, gid_t group)
+bool bd_ctl_peer_allowed(uid_t uid, gid_t gid, bool has_group, gid_t group)
 {
 	struct passwd pw, *res = NULL;
 	gid_t groups[256];
@@ -179,7 +179,7 @@ static void finish(struct ctl_call *call, struct json_object *msg)
 		process(c);
 }
 
-void ctl_ok(struct ctl_call *call, struct json_object *result)
+void bd_ctl_ok(struct ctl_call *call, struct json_object *result)
 {
 	struct json_object *o = envelope(call->id, true);
 
@@ -192,7 +192,7 @@ void ctl_ok(struct ctl_call *call, struct json_object *result)
 	finish(call, o);
 }
 
-void ctl_fail(struct ctl_call *call, const char *code, const char *fmt, ...)
+void bd_ctl_fail(struct ctl_call *call, const char *code, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -204,8 +204,8 @@ void ctl_fail(struct ctl_call *call, const char *code, const char *fmt, ...)
 	finish(call, error_msg(call->id, code, msg));
 }
 
-void ctl_wait_vm(struct ctl_call *call, struct bd *bd, const char *vm,
-                 uint64_t deadline_ms)
+void bd_ctl_wait_vm(struct ctl_call *call, struct bd *bd, const char *vm,
+                    uint64_t deadline_ms)
 {
 	snprintf(call->vm, sizeof(call->vm), "%s", vm);
 	call->deadline_ms = deadline_ms;
@@ -228,10 +228,10 @@ void bd_ctl_poll(struct bd *bd, uint64_t now_ms)
 		}
 		*pp = call->next_wait;
 		if (vm)
-			ctl_ok(call, vm_to_json(vm));
+			bd_ctl_ok(call, bd_vm_to_json(vm));
 		else
-			ctl_fail(call, "unknown-vm", "vm %s was removed",
-			         call->vm);
+			bd_ctl_fail(call, "unknown-vm", "vm %s was removed",
+			            call->vm);
 		pp = &bd->ctl->waits; /* replies may have resumed others */
 	}
 }
@@ -260,7 +260,7 @@ static void request(struct ctl_conn *c, struct json_object *req)
 	call->conn = c;
 	c->call = call;
 	if (!json_object_is_type(req, json_type_object)) {
-		ctl_fail(call, "bad-request", "a request is a JSON object");
+		bd_ctl_fail(call, "bad-request", "a request is a JSON object");
 		return;
 	}
 	if (json_object_object_get_ex(req, "id", &v))
@@ -268,23 +268,23 @@ static void request(struct ctl_conn *c, struct json_object *req)
 	if (json_object_object_get_ex(req, "v", &v) &&
 	    (!json_object_is_type(v, json_type_int) ||
 	     json_object_get_int64(v) != CTL_PROTOCOL)) {
-		ctl_fail(call, "version",
-		         "protocol version %s not supported "
-		         "(this daemon speaks %d)",
-		         json_object_to_json_string(v), CTL_PROTOCOL);
+		bd_ctl_fail(call, "version",
+		            "protocol version %s not supported "
+		            "(this daemon speaks %d)",
+		            json_object_to_json_string(v), CTL_PROTOCOL);
 		return;
 	}
 	if (!json_object_object_get_ex(req, "cmd", &v) ||
 	    !json_object_is_type(v, json_type_string)) {
-		ctl_fail(call, "bad-request", "missing \"cmd\" string");
+		bd_ctl_fail(call, "bad-request", "missing \"cmd\" string");
 		return;
 	}
 	if (json_object_object_get_ex(req, "args", &args) && args &&
 	    !json_object_is_type(args, json_type_object)) {
-		ctl_fail(call, "bad-request", "\"args\" must be an object");
+		bd_ctl_fail(call, "bad-request", "\"args\" must be an object");
 		return;
 	}
-	ctl_dispatch(c->ctl->bd, json_object_get_string(v), args, call);
+	bd_ctl_dispatch(c->ctl->bd, json_object_get_string(v), args, call);
 }
 
 /* Handle buffered requests, one at a time, until one is left waiting. */
@@ -304,10 +304,10 @@ static void process(struct ctl_conn *c)
 			}
 			call->conn = c;
 			c->call = call;
-			ctl_fail(call, "bad-request",
-			         ret == -EMSGSIZE
-			                 ? "request line longer than 64 KiB"
-			                 : "request is not valid JSON");
+			bd_ctl_fail(call, "bad-request",
+			            ret == -EMSGSIZE
+			                    ? "request line longer than 64 KiB"
+			                    : "request is not valid JSON");
 			continue;
 		}
 		request(c, req);
@@ -381,8 +381,8 @@ static void on_accept(struct bd_watch *w, uint32_t events)
 		if (fd < 0)
 			return;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
-		    !ctl_peer_allowed(cr.uid, cr.gid, ctl->has_group,
-		                      ctl->group)) {
+		    !bd_ctl_peer_allowed(cr.uid, cr.gid, ctl->has_group,
+		                         ctl->group)) {
 			refuse(fd, cr.uid);
 			continue;
 		}
@@ -481,7 +481,7 @@ void bd_ctl_fini(struct bd *bd)
 	while (ctl->waits) {
 		struct ctl_call *call = ctl->waits;
 		ctl->waits = call->next_wait;
-		ctl_fail(call, "internal", "balloond is shutting down");
+		bd_ctl_fail(call, "internal", "balloond is shutting down");
 	}
 	while (ctl->conns)
 		conn_close(ctl->conns);

@@ -30,8 +30,8 @@ static bool arg_str(struct ctl_call *c, struct json_object *args,
 	struct json_object *v;
 
 	if (!arg(args, key, &v) || !json_object_is_type(v, json_type_string)) {
-		ctl_fail(c, "bad-request", "\"%s\" (a string) is required",
-		         key);
+		bd_ctl_fail(c, "bad-request", "\"%s\" (a string) is required",
+		            key);
 		return false;
 	}
 	*out = json_object_get_string(v);
@@ -51,13 +51,14 @@ static bool arg_u64(struct ctl_call *c, struct json_object *args,
 	if (!arg(args, key, &v)) {
 		if (!required)
 			return true;
-		ctl_fail(c, "bad-request", "\"%s\" (bytes) is required", key);
+		bd_ctl_fail(c, "bad-request", "\"%s\" (bytes) is required",
+		            key);
 		return false;
 	}
 	if (!json_object_is_type(v, json_type_int) ||
 	    json_object_get_int64(v) < 0) {
-		ctl_fail(c, "bad-request",
-		         "\"%s\" must be a non-negative integer", key);
+		bd_ctl_fail(c, "bad-request",
+		            "\"%s\" must be a non-negative integer", key);
 		return false;
 	}
 	*out = json_object_get_uint64(v);
@@ -76,7 +77,7 @@ static struct vm *arg_vm(struct bd *bd, struct ctl_call *c,
 		return NULL;
 	vm = bd_vm_find(bd, name);
 	if (!vm)
-		ctl_fail(c, "unknown-vm", "no vm named '%s'", name);
+		bd_ctl_fail(c, "unknown-vm", "no vm named '%s'", name);
 	return vm;
 }
 
@@ -84,13 +85,13 @@ static bool shares_ok(struct ctl_call *c, uint64_t s)
 {
 	if (s >= 1 && s <= BD_SHARES_MAX)
 		return true;
-	ctl_fail(c, "bad-request", "shares must be in 1..%d", BD_SHARES_MAX);
+	bd_ctl_fail(c, "bad-request", "shares must be in 1..%d", BD_SHARES_MAX);
 	return false;
 }
 
 static void reply_vm(struct ctl_call *c, struct vm *vm)
 {
-	ctl_ok(c, vm_to_json(vm));
+	bd_ctl_ok(c, bd_vm_to_json(vm));
 }
 
 static void cmd_version(struct bd *bd, struct json_object *args,
@@ -104,7 +105,7 @@ static void cmd_version(struct bd *bd, struct json_object *args,
 	                       json_object_new_string(BALLOOND_VERSION));
 	json_object_object_add(o, "protocol",
 	                       json_object_new_int(CTL_PROTOCOL));
-	ctl_ok(c, o);
+	bd_ctl_ok(c, o);
 }
 
 static void cmd_list(struct bd *bd, struct json_object *args,
@@ -115,9 +116,9 @@ static void cmd_list(struct bd *bd, struct json_object *args,
 
 	(void)args;
 	for (size_t i = 0; i < bd->nvms; i++)
-		json_object_array_add(a, vm_to_json(bd->vms[i]));
+		json_object_array_add(a, bd_vm_to_json(bd->vms[i]));
 	json_object_object_add(o, "vms", a);
-	ctl_ok(c, o);
+	bd_ctl_ok(c, o);
 }
 
 static void cmd_info(struct bd *bd, struct json_object *args,
@@ -142,44 +143,44 @@ static void cmd_add(struct bd *bd, struct json_object *args, struct ctl_call *c)
 	    !arg_u64(c, args, "shares", false, &shares, NULL))
 		return;
 	if (!bd_name_valid(name)) {
-		ctl_fail(c, "bad-request",
-		         "invalid vm name (1-%d of A-Z a-z 0-9 _ . -)",
-		         BD_NAME_MAX);
+		bd_ctl_fail(c, "bad-request",
+		            "invalid vm name (1-%d of A-Z a-z 0-9 _ . -)",
+		            BD_NAME_MAX);
 		return;
 	}
 	if (!*qmp) {
-		ctl_fail(c, "bad-request", "\"qmp\" must be a socket path");
+		bd_ctl_fail(c, "bad-request", "\"qmp\" must be a socket path");
 		return;
 	}
 	if (has_max && max == 0) {
-		ctl_fail(c, "bad-request", "max must be above 0");
+		bd_ctl_fail(c, "bad-request", "max must be above 0");
 		return;
 	}
 	if (!shares_ok(c, shares))
 		return;
 	if (bd_vm_find(bd, name)) {
-		ctl_fail(c, "exists", "vm %s is already managed", name);
+		bd_ctl_fail(c, "exists", "vm %s is already managed", name);
 		return;
 	}
 	if (has_max && min > max) {
 		char a[32], b[32];
-		ctl_fail(c, "min-above-max", "min %s is above max %s",
-		         fmt_size(min, a), fmt_size(max, b));
+		bd_ctl_fail(c, "min-above-max", "min %s is above max %s",
+		            fmt_size(min, a), fmt_size(max, b));
 		return;
 	}
-	vm = vm_new(bd, name, qmp);
+	vm = bd_vm_new(bd, name, qmp);
 	if (vm) {
 		vm->min = min;
 		vm->max = max;
 		vm->shares = (uint32_t)shares;
 	}
 	if (!vm || bd_vm_add(bd, vm)) {
-		vm_free(vm);
-		ctl_fail(c, "internal", "out of memory");
+		bd_vm_free(vm);
+		bd_ctl_fail(c, "internal", "out of memory");
 		return;
 	}
 	bd_changed(bd);
-	ctl_wait_vm(c, bd, name, bc_now_ms() + CTL_ADD_WAIT_MS);
+	bd_ctl_wait_vm(c, bd, name, bc_now_ms() + CTL_ADD_WAIT_MS);
 }
 
 static void cmd_remove(struct bd *bd, struct json_object *args,
@@ -191,7 +192,7 @@ static void cmd_remove(struct bd *bd, struct json_object *args,
 		return;
 	bd_vm_remove(bd, vm);
 	bd_changed(bd);
-	ctl_ok(c, NULL);
+	bd_ctl_ok(c, NULL);
 }
 
 static void set_done(void *ctx, struct vm *vm, int err, const char *cls,
@@ -202,10 +203,10 @@ static void set_done(void *ctx, struct vm *vm, int err, const char *cls,
 	if (!err)
 		reply_vm(c, vm);
 	else if (err == -ENOTCONN)
-		ctl_fail(c, "unreachable", "lost the QMP link to vm %s",
-		         vm->name);
+		bd_ctl_fail(c, "unreachable", "lost the QMP link to vm %s",
+		            vm->name);
 	else
-		ctl_fail(c, "qmp", "%s (%s)", desc, cls);
+		bd_ctl_fail(c, "qmp", "%s (%s)", desc, cls);
 }
 
 static void cmd_set(struct bd *bd, struct json_object *args, struct ctl_call *c)
@@ -217,26 +218,28 @@ static void cmd_set(struct bd *bd, struct json_object *args, struct ctl_call *c)
 	if (!vm || !arg_u64(c, args, "target", true, &t, NULL))
 		return;
 	if (t < vm->min) {
-		ctl_fail(c, "below-min", "target %s is below min %s of vm %s",
-		         fmt_size(t, a), fmt_size(vm->min, b), vm->name);
+		bd_ctl_fail(c, "below-min",
+		            "target %s is below min %s of vm %s",
+		            fmt_size(t, a), fmt_size(vm->min, b), vm->name);
 		return;
 	}
 	if (vm->max && t > vm->max) {
-		ctl_fail(c, "above-max", "target %s is above max %s of vm %s",
-		         fmt_size(t, a), fmt_size(vm->max, b), vm->name);
+		bd_ctl_fail(c, "above-max",
+		            "target %s is above max %s of vm %s",
+		            fmt_size(t, a), fmt_size(vm->max, b), vm->name);
 		return;
 	}
 	if (t == 0) {
-		ctl_fail(c, "bad-request", "target must be above 0");
+		bd_ctl_fail(c, "bad-request", "target must be above 0");
 		return;
 	}
 	if (!vm->ready) {
-		ctl_fail(c, "unreachable", "vm %s is not connected (%s)",
-		         vm->name, vm_state_name(vm->state));
+		bd_ctl_fail(c, "unreachable", "vm %s is not connected (%s)",
+		            vm->name, bd_vm_state_name(vm->state));
 		return;
 	}
-	if (vm_balloon(vm, t, BLN_REASON_PINNED, true, set_done, c))
-		ctl_fail(c, "unreachable", "cannot send to vm %s", vm->name);
+	if (bd_vm_balloon(vm, t, BLN_REASON_PINNED, true, set_done, c))
+		bd_ctl_fail(c, "unreachable", "cannot send to vm %s", vm->name);
 }
 
 /* After min/max moved: bring a connected VM's target inside the range. */
@@ -251,7 +254,7 @@ static void clamp_target(struct vm *vm)
 	if (vm->max && t > vm->max)
 		t = vm->max;
 	if (t != vm->target)
-		vm_balloon(vm, t, BLN_REASON_FLOOR, false, NULL, NULL);
+		bd_vm_balloon(vm, t, BLN_REASON_FLOOR, false, NULL, NULL);
 }
 
 static void cmd_min(struct bd *bd, struct json_object *args, struct ctl_call *c)
@@ -263,8 +266,9 @@ static void cmd_min(struct bd *bd, struct json_object *args, struct ctl_call *c)
 	if (!vm || !arg_u64(c, args, "min", true, &v, NULL))
 		return;
 	if (vm->max && v > vm->max) {
-		ctl_fail(c, "min-above-max", "min %s is above max %s of vm %s",
-		         fmt_size(v, a), fmt_size(vm->max, b), vm->name);
+		bd_ctl_fail(c, "min-above-max",
+		            "min %s is above max %s of vm %s", fmt_size(v, a),
+		            fmt_size(vm->max, b), vm->name);
 		return;
 	}
 	vm->min = v;
@@ -282,18 +286,19 @@ static void cmd_max(struct bd *bd, struct json_object *args, struct ctl_call *c)
 	if (!vm || !arg_u64(c, args, "max", true, &v, NULL))
 		return;
 	if (v == 0) {
-		ctl_fail(c, "bad-request", "max must be above 0");
+		bd_ctl_fail(c, "bad-request", "max must be above 0");
 		return;
 	}
 	if (v < vm->min) {
-		ctl_fail(c, "min-above-max", "max %s is below min %s of vm %s",
-		         fmt_size(v, a), fmt_size(vm->min, b), vm->name);
+		bd_ctl_fail(c, "min-above-max",
+		            "max %s is below min %s of vm %s", fmt_size(v, a),
+		            fmt_size(vm->min, b), vm->name);
 		return;
 	}
 	if (vm->boot && v > vm->boot) {
-		ctl_fail(c, "above-max",
-		         "max %s is above the boot size %s of vm %s",
-		         fmt_size(v, a), fmt_size(vm->boot, b), vm->name);
+		bd_ctl_fail(c, "above-max",
+		            "max %s is above the boot size %s of vm %s",
+		            fmt_size(v, a), fmt_size(vm->boot, b), vm->name);
 		return;
 	}
 	if (!vm->boot && v > vm->max)
@@ -336,7 +341,7 @@ static void cmd_stats(struct bd *bd, struct json_object *args,
 	                                 : json_object_new_object());
 	json_object_object_add(o, "last-update",
 	                       json_object_new_double(vm->stats_updated));
-	ctl_ok(c, o);
+	bd_ctl_ok(c, o);
 }
 
 static void cmd_host(struct bd *bd, struct json_object *args,
@@ -359,14 +364,14 @@ static void cmd_host(struct bd *bd, struct json_object *args,
 	json_object_object_add(o, "state",
 	                       json_object_new_string(bln_host_state_name(
 	                               bd->pst.host_state)));
-	ctl_ok(c, o);
+	bd_ctl_ok(c, o);
 }
 
 static void cmd_policy_get(struct bd *bd, struct json_object *args,
                            struct ctl_call *c)
 {
 	(void)args;
-	ctl_ok(c, bd_params_to_json(&bd->params, bd->policy_enabled));
+	bd_ctl_ok(c, bd_params_to_json(&bd->params, bd->policy_enabled));
 }
 
 static void cmd_policy_set(struct bd *bd, struct json_object *args,
@@ -380,24 +385,25 @@ static void cmd_policy_set(struct bd *bd, struct json_object *args,
 		{
 			int ret = bd_param_set_json(&p, &enabled, k, v);
 			if (ret == -ENOENT) {
-				ctl_fail(c, "bad-request",
-				         "unknown policy parameter '%s'", k);
+				bd_ctl_fail(c, "bad-request",
+				            "unknown policy parameter '%s'", k);
 				return;
 			}
 			if (ret) {
-				ctl_fail(c, "bad-request",
-				         "bad value for policy parameter '%s'",
-				         k);
+				bd_ctl_fail(
+				        c, "bad-request",
+				        "bad value for policy parameter '%s'",
+				        k);
 				return;
 			}
 		}
 	}
 	if (bln_policy_validate(&p)) {
-		ctl_fail(c, "bad-request",
-		         "policy parameters out of range or inconsistent "
-		         "(low_pct <= hard_pct <= soft_pct <= high_pct, "
-		         "tax_rate 0..0.99, aggressiveness 0..1, step a "
-		         "multiple of 4 KiB, tick_ms > 0)");
+		bd_ctl_fail(c, "bad-request",
+		            "policy parameters out of range or inconsistent "
+		            "(low_pct <= hard_pct <= soft_pct <= high_pct, "
+		            "tax_rate 0..0.99, aggressiveness 0..1, step a "
+		            "multiple of 4 KiB, tick_ms > 0)");
 		return;
 	}
 	bool tick = p.tick_ms != bd->params.tick_ms;
@@ -414,7 +420,7 @@ static void cmd_policy_set(struct bd *bd, struct json_object *args,
 	if (tick)
 		bd_tick_changed(bd);
 	bd_changed(bd);
-	ctl_ok(c, bd_params_to_json(&bd->params, bd->policy_enabled));
+	bd_ctl_ok(c, bd_params_to_json(&bd->params, bd->policy_enabled));
 }
 
 static void cmd_policy_release(struct bd *bd, struct json_object *args,
@@ -453,8 +459,8 @@ static const struct {
         {"policy-release", cmd_policy_release},
 };
 
-void ctl_dispatch(struct bd *bd, const char *cmd, struct json_object *args,
-                  struct ctl_call *c)
+void bd_ctl_dispatch(struct bd *bd, const char *cmd, struct json_object *args,
+                     struct ctl_call *c)
 {
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		if (!strcmp(verbs[i].name, cmd)) {
@@ -462,5 +468,5 @@ void ctl_dispatch(struct bd *bd, const char *cmd, struct json_object *args,
 			return;
 		}
 	}
-	ctl_fail(c, "unknown-cmd", "unknown command '%s'", cmd);
+	bd_ctl_fail(c, "unknown-cmd", "unknown command '%s'", cmd);
 }

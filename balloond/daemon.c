@@ -49,7 +49,7 @@ int bd_vm_add(struct bd *bd, struct vm *vm)
 	if (ret)
 		return ret;
 	bc_info("vm %s: added (qmp %s)", vm->name, vm->qmp_path);
-	vm_connect(vm);
+	bd_vm_connect(vm);
 	return 0;
 }
 
@@ -66,8 +66,8 @@ void bd_vm_remove(struct bd *bd, struct vm *vm)
 	bd->nvms--;
 	bc_info("vm %s: removed (balloon left at %llu)", vm->name,
 	        (unsigned long long)vm->target);
-	bd->cnt.qmp_errors_gone += vm_errors(vm);
-	vm_free(vm);
+	bd->cnt.qmp_errors_gone += bd_vm_errors(vm);
+	bd_vm_free(vm);
 }
 
 uint64_t bd_qmp_errors(const struct bd *bd)
@@ -75,7 +75,7 @@ uint64_t bd_qmp_errors(const struct bd *bd)
 	uint64_t n = bd->cnt.qmp_errors_gone;
 
 	for (size_t i = 0; i < bd->nvms; i++)
-		n += vm_errors(bd->vms[i]);
+		n += bd_vm_errors(bd->vms[i]);
 	return n;
 }
 
@@ -90,7 +90,7 @@ void bd_tick_changed(struct bd *bd)
 {
 	bd->next_tick_ms = bc_now_ms() + bd->params.tick_ms;
 	for (size_t i = 0; i < bd->nvms; i++)
-		vm_set_polling(bd->vms[i]);
+		bd_vm_set_polling(bd->vms[i]);
 }
 
 void bd_mkdir_parent(const char *path, unsigned mode)
@@ -138,9 +138,9 @@ static int add_config_vms(struct bd *bd)
 	const struct bd_conf *c = bd->conf;
 
 	for (size_t i = 0; i < c->nvms; i++) {
-		struct vm *vm = vm_new(bd, c->vms[i].name, c->vms[i].qmp);
+		struct vm *vm = bd_vm_new(bd, c->vms[i].name, c->vms[i].qmp);
 		if (!vm || bd_vm_append(bd, vm)) {
-			vm_free(vm);
+			bd_vm_free(vm);
 			return -ENOMEM;
 		}
 		vm->min = c->vms[i].min;
@@ -199,7 +199,7 @@ int bd_init(struct bd *bd, const struct bd_conf *conf, bool handle_signals,
 	bd->loading = false;
 	bd_host_read(conf->proc_root, &bd->host);
 	for (size_t i = 0; i < bd->nvms; i++)
-		vm_connect(bd->vms[i]);
+		bd_vm_connect(bd->vms[i]);
 	bd->next_tick_ms = bc_now_ms() + bd->params.tick_ms;
 	bd_changed(bd);
 	bc_info("balloond %s: %zu VMs, policy %s (%s), tick %u ms",
@@ -225,7 +225,7 @@ static int wait_ms(struct bd *bd, int max_wait_ms)
 	int64_t ms;
 
 	for (size_t i = 0; i < bd->nvms; i++)
-		due = earliest(due, vm_deadline(bd->vms[i]));
+		due = earliest(due, bd_vm_deadline(bd->vms[i]));
 	due = earliest(due, bd_ctl_deadline(bd));
 	due = earliest(due, bd_metrics_deadline(bd));
 	if (bd->urgent)
@@ -254,7 +254,7 @@ int bd_run_once(struct bd *bd, int max_wait_ms)
 			bd->next_tick_ms = now + bd->params.tick_ms;
 	}
 	for (size_t i = 0; i < bd->nvms; i++)
-		vm_tick(bd->vms[i], now, tick);
+		bd_vm_tick(bd->vms[i], now, tick);
 	if (tick ||
 	    (bd->urgent && now >= bd->last_urgent_ms + BD_URGENT_GAP_MS)) {
 		if (!tick)
@@ -273,7 +273,7 @@ void bd_fini(struct bd *bd)
 	bd->loading = true;
 	bd_ctl_fini(bd); /* first: replies to calls still open go nowhere */
 	for (size_t i = 0; i < bd->nvms; i++)
-		vm_free(bd->vms[i]);
+		bd_vm_free(bd->vms[i]);
 	bd->nvms = 0;
 	bd_metrics_fini(bd);
 	if (bd->sigfd >= 0) {

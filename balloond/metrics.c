@@ -163,7 +163,7 @@ static bool vm_value(const struct vm *vm, enum vm_field fd, double *v)
 		*v = vm->pinned;
 		return true;
 	case F_ERRORS:
-		*v = (double)vm_errors(vm);
+		*v = (double)bd_vm_errors(vm);
 		return true;
 	case F_UPDATED:
 		*v = vm->stats_updated;
@@ -195,7 +195,7 @@ static void vms(FILE *f, const struct bd *bd)
 		for (int s = VM_CONNECTING; s <= VM_ERROR; s++)
 			fprintf(f, P "vm_state{vm=\"%s\",state=\"%s\"} %d\n",
 			        bd->vms[i]->name,
-			        vm_state_name((enum vm_state)s),
+			        bd_vm_state_name((enum vm_state)s),
 			        bd->vms[i]->state == (enum vm_state)s);
 }
 

@@ -76,7 +76,7 @@ static void apply(struct bd *bd, size_t i)
 	        (unsigned long long)vm->actual,
 	        (unsigned long long)vm->vst.need_bytes,
 	        (unsigned long long)vm->vst.used_bytes);
-	if (vm_balloon(vm, o->target_bytes, o->reason, false, NULL, NULL))
+	if (bd_vm_balloon(vm, o->target_bytes, o->reason, false, NULL, NULL))
 		bc_warn("vm %s: cannot send the target", vm->name);
 }
 
@@ -104,7 +104,7 @@ void bd_policy_step(struct bd *bd, uint64_t now_ms)
 		struct vm *vm = bd->vms[i];
 		if (!takes_part(vm))
 			continue;
-		vm_policy_input(vm, wall, &bd->pvms[n]);
+		bd_vm_policy_input(vm, wall, &bd->pvms[n]);
 		bd->pvst[n] = vm->vst;
 		bd->pvm[n++] = vm;
 	}
@@ -133,7 +133,7 @@ void bd_policy_stats_update(struct bd *bd, struct vm *vm)
 
 	if (!bd->policy_enabled || !takes_part(vm))
 		return;
-	vm_policy_input(vm, bc_wall_s(), &pv);
+	bd_vm_policy_input(vm, bc_wall_s(), &pv);
 	if (bln_policy_urgent(&bd->params, &pv, &vm->vst)) {
 		bc_debug("vm %s: urgent stats update", vm->name);
 		bd->urgent = true;

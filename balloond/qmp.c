@@ -17,8 +17,8 @@
 #include "bd_json.h"
 #include "qmp.h"
 
-void qmp_init(struct qmp *q, struct bd_loop *loop,
-              const struct qmp_callbacks *cb, void *ctx)
+void bd_qmp_init(struct qmp *q, struct bd_loop *loop,
+                 const struct qmp_callbacks *cb, void *ctx)
 {
 	memset(q, 0, sizeof(*q));
 	q->loop = loop;
@@ -57,7 +57,7 @@ static void shut(struct qmp *q)
 	         "connection to the QMP socket closed");
 }
 
-void qmp_close(struct qmp *q)
+void bd_qmp_close(struct qmp *q)
 {
 	shut(q);
 }
@@ -279,7 +279,7 @@ static void on_io(struct bd_watch *w, uint32_t events)
 	}
 }
 
-int qmp_open(struct qmp *q, const char *path)
+int bd_qmp_open(struct qmp *q, const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd, ret;
@@ -314,7 +314,7 @@ err_close:
 	return ret;
 }
 
-int qmp_open_fd(struct qmp *q, int fd)
+int bd_qmp_open_fd(struct qmp *q, int fd)
 {
 	int ret;
 
@@ -331,8 +331,8 @@ int qmp_open_fd(struct qmp *q, int fd)
 	return ret;
 }
 
-int qmp_command(struct qmp *q, const char *cmd, struct json_object *args,
-                qmp_reply_fn fn, void *ctx)
+int bd_qmp_command(struct qmp *q, const char *cmd, struct json_object *args,
+                   qmp_reply_fn fn, void *ctx)
 {
 	struct qmp_pending *p, **pp;
 	int ret;
@@ -361,7 +361,7 @@ int qmp_command(struct qmp *q, const char *cmd, struct json_object *args,
 	return 0;
 }
 
-void qmp_expire(struct qmp *q, uint64_t now_ms)
+void bd_qmp_expire(struct qmp *q, uint64_t now_ms)
 {
 	struct qmp_pending **pp = &q->pend;
 

@@ -44,7 +44,7 @@ struct qmp_callbacks {
 	void (*ready)(void *ctx);
 	/* @data is borrowed and may be NULL */
 	void (*event)(void *ctx, const char *name, struct json_object *data);
-	/* The connection failed or dropped (not called from qmp_close). */
+	/* The connection failed or dropped (not called from bd_qmp_close). */
 	void (*closed)(void *ctx, int err);
 };
 
@@ -71,21 +71,21 @@ struct qmp {
 	void *ctx;
 };
 
-void qmp_init(struct qmp *q, struct bd_loop *loop,
-              const struct qmp_callbacks *cb, void *ctx);
+void bd_qmp_init(struct qmp *q, struct bd_loop *loop,
+                 const struct qmp_callbacks *cb, void *ctx);
 /* Start connecting to the socket at @path.  0 means under way (ready or
  * closed is reported later); -errno means it failed at once. */
-int qmp_open(struct qmp *q, const char *path);
+int bd_qmp_open(struct qmp *q, const char *path);
 /* Adopt an already connected socket (tests use a socketpair). */
-int qmp_open_fd(struct qmp *q, int fd);
+int bd_qmp_open_fd(struct qmp *q, int fd);
 /* Send a command; @args (may be NULL) is consumed.  -ENOTCONN unless ready;
  * on success @fn is called exactly once later. */
-int qmp_command(struct qmp *q, const char *cmd, struct json_object *args,
-                qmp_reply_fn fn, void *ctx);
+int bd_qmp_command(struct qmp *q, const char *cmd, struct json_object *args,
+                   qmp_reply_fn fn, void *ctx);
 /* Fail commands and handshakes past their deadline (call every tick). */
-void qmp_expire(struct qmp *q, uint64_t now_ms);
+void bd_qmp_expire(struct qmp *q, uint64_t now_ms);
 /* Close; pending commands fail with QMP_ERR_DISCONNECTED.  No closed(). */
-void qmp_close(struct qmp *q);
+void bd_qmp_close(struct qmp *q);
 static inline bool qmp_is_ready(const struct qmp *q)
 {
 	return q->phase == QMP_READY;

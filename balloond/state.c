@@ -138,11 +138,11 @@ static int apply_vm(struct bd *bd, struct json_object *o, char *err,
 		vm->qmp_path = p;
 	}
 	if (!vm) {
-		vm = vm_new(bd, name, qmp);
+		vm = bd_vm_new(bd, name, qmp);
 		if (!vm)
 			return -ENOMEM;
 		if (bd_vm_append(bd, vm)) {
-			vm_free(vm);
+			bd_vm_free(vm);
 			return -ENOMEM;
 		}
 	}

@@ -28,12 +28,12 @@ static const struct qmp_callbacks vm_qmp_cb = {
 static const char *const state_names[] = {"connecting", "connected", "lost",
                                           "error"};
 
-const char *vm_state_name(enum vm_state s)
+const char *bd_vm_state_name(enum vm_state s)
 {
 	return (unsigned)s < 4 ? state_names[s] : "?";
 }
 
-struct vm *vm_new(struct bd *bd, const char *name, const char *qmp_path)
+struct vm *bd_vm_new(struct bd *bd, const char *name, const char *qmp_path)
 {
 	struct vm *vm;
 
@@ -51,21 +51,21 @@ struct vm *vm_new(struct bd *bd, const char *name, const char *qmp_path)
 	vm->bd = bd;
 	vm->shares = BD_DEFAULT_SHARES;
 	vm->backoff_ms = VM_BACKOFF_MIN_MS;
-	qmp_init(&vm->qmp, &bd->loop, &vm_qmp_cb, vm);
+	bd_qmp_init(&vm->qmp, &bd->loop, &vm_qmp_cb, vm);
 	return vm;
 }
 
-void vm_free(struct vm *vm)
+void bd_vm_free(struct vm *vm)
 {
 	if (!vm)
 		return;
-	qmp_close(&vm->qmp);
+	bd_qmp_close(&vm->qmp);
 	json_object_put(vm->stats);
 	free(vm->qmp_path);
 	free(vm);
 }
 
-uint64_t vm_errors(const struct vm *vm)
+uint64_t bd_vm_errors(const struct vm *vm)
 {
 	return vm->cmd_errors + vm->qmp.protocol_errors;
 }
@@ -103,7 +103,7 @@ static void set_state(struct vm *vm, enum vm_state st, int err)
 	vm->state = st;
 	if (!news || st == VM_CONNECTED)
 		return;
-	bc_warn("vm %s: %s (%s)", vm->name, vm_state_name(st),
+	bc_warn("vm %s: %s (%s)", vm->name, bd_vm_state_name(st),
 	        err ? strerror(-err) : "no error");
 }
 
@@ -127,7 +127,7 @@ static void link_failed(struct vm *vm, int err)
 		vm->backoff_ms = VM_BACKOFF_MAX_MS;
 }
 
-void vm_connect(struct vm *vm)
+void bd_vm_connect(struct vm *vm)
 {
 	int ret;
 
@@ -135,7 +135,7 @@ void vm_connect(struct vm *vm)
 		return;
 	if (vm->attempts++)
 		vm->bd->cnt.reconnects++;
-	ret = qmp_open(&vm->qmp, vm->qmp_path);
+	ret = bd_qmp_open(&vm->qmp, vm->qmp_path);
 	if (ret)
 		link_failed(vm, ret);
 }
@@ -198,10 +198,11 @@ static void adopt(struct vm *vm, uint64_t actual)
 	        vm->name, (int)peer, (unsigned long long)actual,
 	        (unsigned long long)vm->target, (unsigned long long)vm->max,
 	        same ? "" : " - new instance");
-	vm_set_polling(vm);
+	bd_vm_set_polling(vm);
 	bd_changed(vm->bd);
 	if (resend)
-		vm_balloon(vm, vm->target, BLN_REASON_PINNED, true, NULL, NULL);
+		bd_vm_balloon(vm, vm->target, BLN_REASON_PINNED, true, NULL,
+		              NULL);
 }
 
 static void balloon_query_cb(void *ctx, struct json_object *ret,
@@ -217,7 +218,7 @@ static void balloon_query_cb(void *ctx, struct json_object *ret,
 		cmd_failed(vm, "query-balloon", cls ? cls : "GenericError",
 		           desc ? desc : "no 'actual' in the reply");
 		if (!vm->ready) { /* cannot adopt without the size */
-			qmp_close(&vm->qmp);
+			bd_qmp_close(&vm->qmp);
 			link_failed(vm, -EPROTO);
 		}
 		return;
@@ -247,12 +248,12 @@ static void on_ready(void *ctx)
 
 	vm->querying = true;
 	vm->status[0] = '\0';
-	if (qmp_command(&vm->qmp, "query-status", NULL, status_cb, vm) ||
-	    qmp_command(&vm->qmp, "query-memory-size-summary", NULL,
-	                mem_summary_cb, vm) ||
-	    qmp_command(&vm->qmp, "query-balloon", NULL, balloon_query_cb,
-	                vm)) {
-		qmp_close(&vm->qmp);
+	if (bd_qmp_command(&vm->qmp, "query-status", NULL, status_cb, vm) ||
+	    bd_qmp_command(&vm->qmp, "query-memory-size-summary", NULL,
+	                   mem_summary_cb, vm) ||
+	    bd_qmp_command(&vm->qmp, "query-balloon", NULL, balloon_query_cb,
+	                   vm)) {
+		bd_qmp_close(&vm->qmp);
 		link_failed(vm, -ENOMEM);
 	}
 }
@@ -325,10 +326,10 @@ static void set_alert(struct vm *vm)
 	        json_object_new_int64(vm->bd->conf->stats_alert_ms));
 	json_object_object_add(
 	        a, "drop", json_object_new_int64(drop < 4096 ? 4096 : drop));
-	qmp_command(&vm->qmp, "x-bvm-stats-alert", a, alert_cb, vm);
+	bd_qmp_command(&vm->qmp, "x-bvm-stats-alert", a, alert_cb, vm);
 }
 
-void vm_set_polling(struct vm *vm)
+void bd_vm_set_polling(struct vm *vm)
 {
 	struct json_object *a = json_object_new_object();
 	uint32_t tick = vm->bd->params.tick_ms;
@@ -343,7 +344,7 @@ void vm_set_polling(struct vm *vm)
 	        json_object_new_string("guest-stats-polling-interval"));
 	json_object_object_add(a, "value",
 	                       json_object_new_int64((tick + 999) / 1000));
-	qmp_command(&vm->qmp, "qom-set", a, polling_cb, vm);
+	bd_qmp_command(&vm->qmp, "qom-set", a, polling_cb, vm);
 	if (vm->bd->conf->stats_alert_ms)
 		set_alert(vm);
 }
@@ -412,8 +413,8 @@ static void poll_vm(struct vm *vm)
 {
 	if (!vm->querying) {
 		vm->querying = true;
-		if (qmp_command(&vm->qmp, "query-balloon", NULL,
-		                balloon_query_cb, vm))
+		if (bd_qmp_command(&vm->qmp, "query-balloon", NULL,
+		                   balloon_query_cb, vm))
 			vm->querying = false;
 	}
 	if (!vm->polling) {
@@ -425,24 +426,24 @@ static void poll_vm(struct vm *vm)
 		json_object_object_add(a, "property",
 		                       json_object_new_string("guest-stats"));
 		vm->polling = true;
-		if (qmp_command(&vm->qmp, "qom-get", a, stats_cb, vm))
+		if (bd_qmp_command(&vm->qmp, "qom-get", a, stats_cb, vm))
 			vm->polling = false;
 	}
 }
 
-void vm_tick(struct vm *vm, uint64_t now_ms, bool poll_now)
+void bd_vm_tick(struct vm *vm, uint64_t now_ms, bool poll_now)
 {
 	if (!qmp_is_open(&vm->qmp)) {
 		if (now_ms >= vm->retry_at_ms)
-			vm_connect(vm);
+			bd_vm_connect(vm);
 		return;
 	}
-	qmp_expire(&vm->qmp, now_ms);
+	bd_qmp_expire(&vm->qmp, now_ms);
 	if (poll_now && vm->ready)
 		poll_vm(vm);
 }
 
-uint64_t vm_deadline(const struct vm *vm)
+uint64_t bd_vm_deadline(const struct vm *vm)
 {
 	return qmp_is_open(&vm->qmp) ? 0 : vm->retry_at_ms;
 }
@@ -483,8 +484,8 @@ static void balloon_cb(void *ctx, struct json_object *ret, const char *cls,
 	free(op);
 }
 
-int vm_balloon(struct vm *vm, uint64_t target, enum bln_reason reason, bool pin,
-               vm_done_fn done, void *ctx)
+int bd_vm_balloon(struct vm *vm, uint64_t target, enum bln_reason reason,
+                  bool pin, vm_done_fn done, void *ctx)
 {
 	struct balloon_op *op;
 	struct json_object *a;
@@ -501,7 +502,7 @@ int vm_balloon(struct vm *vm, uint64_t target, enum bln_reason reason, bool pin,
 	}
 	*op = (struct balloon_op){vm, target, reason, pin, done, ctx};
 	json_object_object_add(a, "value", json_object_new_uint64(target));
-	ret = qmp_command(&vm->qmp, "balloon", a, balloon_cb, op);
+	ret = bd_qmp_command(&vm->qmp, "balloon", a, balloon_cb, op);
 	if (ret) {
 		free(op);
 		return ret;
@@ -518,8 +519,8 @@ static uint64_t stat_of(struct json_object *stats, const char *name)
 	return v;
 }
 
-void vm_policy_input(const struct vm *vm, double now_wall,
-                     struct bln_policy_vm *pv)
+void bd_vm_policy_input(const struct vm *vm, double now_wall,
+                        struct bln_policy_vm *pv)
 {
 	double poll_s = (vm->bd->params.tick_ms + 999) / 1000;
 	double stale =
@@ -552,7 +553,7 @@ static struct json_object *u64_or_null(bool known, uint64_t v)
 	return known ? json_object_new_uint64(v) : NULL;
 }
 
-struct json_object *vm_to_json(const struct vm *vm)
+struct json_object *bd_vm_to_json(const struct vm *vm)
 {
 	struct json_object *o = json_object_new_object();
 	const char *reason =
@@ -563,7 +564,8 @@ struct json_object *vm_to_json(const struct vm *vm)
 	json_object_object_add(o, "name", json_object_new_string(vm->name));
 	json_object_object_add(o, "qmp", json_object_new_string(vm->qmp_path));
 	json_object_object_add(
-	        o, "state", json_object_new_string(vm_state_name(vm->state)));
+	        o, "state",
+	        json_object_new_string(bd_vm_state_name(vm->state)));
 	json_object_object_add(
 	        o, "status",
 	        vm->status[0] ? json_object_new_string(vm->status) : NULL);
@@ -584,6 +586,6 @@ struct json_object *vm_to_json(const struct vm *vm)
 	json_object_object_add(o, "stats-updated",
 	                       json_object_new_double(vm->stats_updated));
 	json_object_object_add(o, "errors",
-	                       json_object_new_uint64(vm_errors(vm)));
+	                       json_object_new_uint64(bd_vm_errors(vm)));
 	return o;
 }

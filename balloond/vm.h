@@ -66,35 +66,35 @@ struct vm {
 };
 
 /* Create (settings at their defaults) / destroy (closes QMP; pending
- * commands fail first).  vm_new returns NULL on ENOMEM. */
-struct vm *vm_new(struct bd *bd, const char *name, const char *qmp_path);
-void vm_free(struct vm *vm);
+ * commands fail first).  bd_vm_new returns NULL on ENOMEM. */
+struct vm *bd_vm_new(struct bd *bd, const char *name, const char *qmp_path);
+void bd_vm_free(struct vm *vm);
 /* Connect now (also used after a settings change of qmp path). */
-void vm_connect(struct vm *vm);
+void bd_vm_connect(struct vm *vm);
 /* Every loop iteration: reconnect when due, expire QMP commands; with
  * @poll_now (once per tick) also poll the balloon and the guest stats. */
-void vm_tick(struct vm *vm, uint64_t now_ms, bool poll_now);
-/* Earliest time vm_tick has work besides the regular tick (0 = none). */
-uint64_t vm_deadline(const struct vm *vm);
+void bd_vm_tick(struct vm *vm, uint64_t now_ms, bool poll_now);
+/* Earliest time bd_vm_tick has work besides the regular tick (0 = none). */
+uint64_t bd_vm_deadline(const struct vm *vm);
 /* Re-send the guest-stats polling interval (after tick_ms changed). */
-void vm_set_polling(struct vm *vm);
+void bd_vm_set_polling(struct vm *vm);
 
-/* Completion of vm_balloon: err 0, or -EIO with QEMU's class/desc, or
+/* Completion of bd_vm_balloon: err 0, or -EIO with QEMU's class/desc, or
  * -ENOTCONN (link dropped: class QMP_ERR_DISCONNECTED). */
 typedef void (*vm_done_fn)(void *ctx, struct vm *vm, int err, const char *cls,
                            const char *desc);
 /* Send `balloon` {"value": @target}.  When QMP accepts it, vm->target,
  * vm->reason (and vm->pinned if @pin) take the new values and the state is
  * saved.  @done may be NULL.  0 or -errno (-ENOTCONN unless ready). */
-int vm_balloon(struct vm *vm, uint64_t target, enum bln_reason reason, bool pin,
-               vm_done_fn done, void *ctx);
+int bd_vm_balloon(struct vm *vm, uint64_t target, enum bln_reason reason,
+                  bool pin, vm_done_fn done, void *ctx);
 
 /* Policy input for this VM (stats from the last guest update). */
-void vm_policy_input(const struct vm *vm, double now_wall,
-                     struct bln_policy_vm *pv);
-const char *vm_state_name(enum vm_state s);
+void bd_vm_policy_input(const struct vm *vm, double now_wall,
+                        struct bln_policy_vm *pv);
+const char *bd_vm_state_name(enum vm_state s);
 /* The VM object of the control protocol (new reference or NULL). */
-struct json_object *vm_to_json(const struct vm *vm);
-uint64_t vm_errors(const struct vm *vm);
+struct json_object *bd_vm_to_json(const struct vm *vm);
+uint64_t bd_vm_errors(const struct vm *vm);
 
 #endif

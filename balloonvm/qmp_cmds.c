@@ -33,12 +33,12 @@ static const char *const stat_names[VIRTIO_BALLOON_S_NR] = {
         [VIRTIO_BALLOON_S_DIRECT_RECLAIM] = "stat-direct-reclaims",
 };
 
-const char *qmp_stat_name(unsigned tag)
+const char *bvm_qmp_stat_name(unsigned tag)
 {
 	return tag < VIRTIO_BALLOON_S_NR ? stat_names[tag] : NULL;
 }
 
-struct json_object *qmp_error(const char *cls, const char *fmt, ...)
+struct json_object *bvm_qmp_error(const char *cls, const char *fmt, ...)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *e = json_object_new_object();
@@ -59,7 +59,7 @@ struct json_object *qmp_error(const char *cls, const char *fmt, ...)
 	return o;
 }
 
-struct json_object *qmp_ok(struct json_object *ret)
+struct json_object *bvm_qmp_ok(struct json_object *ret)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -74,14 +74,14 @@ struct json_object *qmp_ok(struct json_object *ret)
 	return o;
 }
 
-struct json_object *qmp_backend_error(int ret, const char *err)
+struct json_object *bvm_qmp_backend_error(int ret, const char *err)
 {
 	if (err && err[0])
-		return qmp_error(QMP_GENERIC_ERROR, "%s", err);
-	return qmp_error(QMP_GENERIC_ERROR, "%s", strerror(-ret));
+		return bvm_qmp_error(QMP_GENERIC_ERROR, "%s", err);
+	return bvm_qmp_error(QMP_GENERIC_ERROR, "%s", strerror(-ret));
 }
 
-struct json_object *qmp_greeting(void)
+struct json_object *bvm_qmp_greeting(void)
 {
 	struct json_object *g = json_object_new_object();
 	struct json_object *qmp = json_object_new_object();
@@ -107,7 +107,7 @@ struct json_object *qmp_greeting(void)
 	return g;
 }
 
-struct json_object *qmp_event(const char *name, struct json_object *data)
+struct json_object *bvm_qmp_event(const char *name, struct json_object *data)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *ts = json_object_new_object();
@@ -130,7 +130,8 @@ struct json_object *qmp_event(const char *name, struct json_object *data)
 	return o;
 }
 
-static const struct qmp_cmd *const groups[] = {qmp_machine_cmds, qmp_bvm_cmds};
+static const struct qmp_cmd *const groups[] = {bvm_qmp_machine_cmds,
+                                               bvm_qmp_bvm_cmds};
 
 static const struct qmp_cmd *find_cmd(const char *name)
 {
@@ -141,7 +142,7 @@ static const struct qmp_cmd *find_cmd(const char *name)
 	return NULL;
 }
 
-const char *const *qmp_command_names(void)
+const char *const *bvm_qmp_command_names(void)
 {
 	static const char *names[64];
 
@@ -157,21 +158,21 @@ const char *const *qmp_command_names(void)
 	return names;
 }
 
-const char *qmp_arg_str(const struct qmp_call *c, const char *name)
+const char *bvm_qmp_arg_str(const struct qmp_call *c, const char *name)
 {
-	struct json_object *v = qmp_arg(c, name);
+	struct json_object *v = bvm_qmp_arg(c, name);
 
 	return v ? json_object_get_string(v) : NULL;
 }
 
-int64_t qmp_arg_int(const struct qmp_call *c, const char *name)
+int64_t bvm_qmp_arg_int(const struct qmp_call *c, const char *name)
 {
-	struct json_object *v = qmp_arg(c, name);
+	struct json_object *v = bvm_qmp_arg(c, name);
 
 	return v ? json_object_get_int64(v) : 0;
 }
 
-struct json_object *qmp_arg(const struct qmp_call *c, const char *name)
+struct json_object *bvm_qmp_arg(const struct qmp_call *c, const char *name)
 {
 	struct json_object *v;
 
@@ -202,22 +203,23 @@ static const char *type_name(enum json_type t)
 static struct json_object *check_args(const struct qmp_cmd *cmd,
                                       struct json_object *args)
 {
-	const struct qmp_arg *a;
+	const struct bvm_qmp_arg *a;
 
 	for (a = cmd->args; a && a->name; a++) {
 		struct json_object *v;
 		if (!json_object_object_get_ex(args, a->name, &v)) {
 			if (a->optional)
 				continue;
-			return qmp_error(QMP_GENERIC_ERROR,
-			                 "Parameter '%s' is missing", a->name);
+			return bvm_qmp_error(QMP_GENERIC_ERROR,
+			                     "Parameter '%s' is missing",
+			                     a->name);
 		}
 		if (a->type != json_type_null &&
 		    !json_object_is_type(v, a->type))
-			return qmp_error(QMP_GENERIC_ERROR,
-			                 "Invalid parameter type for '%s', "
-			                 "expected: %s",
-			                 a->name, type_name(a->type));
+			return bvm_qmp_error(QMP_GENERIC_ERROR,
+			                     "Invalid parameter type for '%s', "
+			                     "expected: %s",
+			                     a->name, type_name(a->type));
 	}
 	json_object_object_foreach(args, key, val)
 	{
@@ -225,8 +227,9 @@ static struct json_object *check_args(const struct qmp_cmd *cmd,
 		for (a = cmd->args; a && a->name && strcmp(a->name, key); a++)
 			;
 		if (!a || !a->name)
-			return qmp_error(QMP_GENERIC_ERROR,
-			                 "Parameter '%s' is unexpected", key);
+			return bvm_qmp_error(QMP_GENERIC_ERROR,
+			                     "Parameter '%s' is unexpected",
+			                     key);
 	}
 	return NULL;
 }
@@ -237,32 +240,34 @@ static struct json_object *check_request(struct json_object *req,
 {
 	*execute = NULL;
 	if (!json_object_is_type(req, json_type_object))
-		return qmp_error(QMP_GENERIC_ERROR,
-		                 "QMP input must be a JSON object");
+		return bvm_qmp_error(QMP_GENERIC_ERROR,
+		                     "QMP input must be a JSON object");
 	json_object_object_foreach(req, key, val)
 	{
 		if (!strcmp(key, "id"))
 			continue;
 		if (!strcmp(key, "execute")) {
 			if (!json_object_is_type(val, json_type_string))
-				return qmp_error(QMP_GENERIC_ERROR,
-				                 "QMP input member 'execute' "
-				                 "must be a string");
+				return bvm_qmp_error(
+				        QMP_GENERIC_ERROR,
+				        "QMP input member 'execute' "
+				        "must be a string");
 			*execute = json_object_get_string(val);
 		} else if (!strcmp(key, "arguments")) {
 			if (!json_object_is_type(val, json_type_object))
-				return qmp_error(QMP_GENERIC_ERROR,
-				                 "QMP input member 'arguments' "
-				                 "must be an object");
+				return bvm_qmp_error(
+				        QMP_GENERIC_ERROR,
+				        "QMP input member 'arguments' "
+				        "must be an object");
 		} else {
-			return qmp_error(QMP_GENERIC_ERROR,
-			                 "QMP input member '%s' is unexpected",
-			                 key);
+			return bvm_qmp_error(
+			        QMP_GENERIC_ERROR,
+			        "QMP input member '%s' is unexpected", key);
 		}
 	}
 	if (!*execute)
-		return qmp_error(QMP_GENERIC_ERROR,
-		                 "QMP input lacks member 'execute'");
+		return bvm_qmp_error(QMP_GENERIC_ERROR,
+		                     "QMP input lacks member 'execute'");
 	return NULL;
 }
 
@@ -279,13 +284,14 @@ static struct json_object *run(struct qmp_session *s,
 	if (rsp)
 		return rsp;
 	if (!s->negotiated && strcmp(execute, "qmp_capabilities"))
-		return qmp_error(QMP_COMMAND_NOT_FOUND,
-		                 "Expecting capabilities negotiation with "
-		                 "'qmp_capabilities'");
+		return bvm_qmp_error(QMP_COMMAND_NOT_FOUND,
+		                     "Expecting capabilities negotiation with "
+		                     "'qmp_capabilities'");
 	cmd = find_cmd(execute);
 	if (!cmd)
-		return qmp_error(QMP_COMMAND_NOT_FOUND,
-		                 "The command %s has not been found", execute);
+		return bvm_qmp_error(QMP_COMMAND_NOT_FOUND,
+		                     "The command %s has not been found",
+		                     execute);
 	if (!json_object_object_get_ex(req, "arguments", &c.args)) {
 		empty = json_object_new_object();
 		if (!empty)
@@ -299,9 +305,9 @@ static struct json_object *run(struct qmp_session *s,
 	return rsp;
 }
 
-struct json_object *qmp_dispatch(struct qmp_session *s,
-                                 const struct qmp_backend *be, void *ctx,
-                                 struct json_object *req)
+struct json_object *bvm_qmp_dispatch(struct qmp_session *s,
+                                     const struct qmp_backend *be, void *ctx,
+                                     struct json_object *req)
 {
 	struct json_object *rsp = run(s, be, ctx, req), *id;
 
@@ -311,8 +317,8 @@ struct json_object *qmp_dispatch(struct qmp_session *s,
 	return rsp;
 }
 
-bool qmp_request_waits_guest(const struct qmp_session *s,
-                             struct json_object *req)
+bool bvm_qmp_request_waits_guest(const struct qmp_session *s,
+                                 struct json_object *req)
 {
 	struct json_object *ex;
 	const struct qmp_cmd *cmd;

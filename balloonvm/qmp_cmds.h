@@ -94,36 +94,36 @@ struct qmp_session {
  * {"return": ...} or {"error": {"class", "desc"}} object with the request's
  * "id" echoed when it had one), or NULL on ENOMEM.
  */
-struct json_object *qmp_dispatch(struct qmp_session *s,
-                                 const struct qmp_backend *be, void *ctx,
-                                 struct json_object *req);
+struct json_object *bvm_qmp_dispatch(struct qmp_session *s,
+                                     const struct qmp_backend *be, void *ctx,
+                                     struct json_object *req);
 
 /*
  * Whether @req, in session @s, names a command whose backend call waits for
  * the guest to act (the x-bvm-workload-* control commands).  The server
- * runs those through qmp_dispatch() on a worker thread, so that the QMP
+ * runs those through bvm_qmp_dispatch() on a worker thread, so that the QMP
  * thread never waits for the guest.  A request that is malformed or not
  * allowed yet returns false (its error reply is immediate).
  */
-bool qmp_request_waits_guest(const struct qmp_session *s,
-                             struct json_object *req);
+bool bvm_qmp_request_waits_guest(const struct qmp_session *s,
+                                 struct json_object *req);
 
 /* {"error": {"class": @cls, "desc": printf(@fmt, ...)}} without an id. */
-struct json_object *qmp_error(const char *cls, const char *fmt, ...)
+struct json_object *bvm_qmp_error(const char *cls, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
 /* The greeting {"QMP": {"version": ..., "capabilities": []}}. */
-struct json_object *qmp_greeting(void);
+struct json_object *bvm_qmp_greeting(void);
 
 /* An event: {"event": @name, "data": @data, "timestamp": {"seconds",
  * "microseconds"}} with the wall clock now.  @data (may be NULL) is
  * consumed. */
-struct json_object *qmp_event(const char *name, struct json_object *data);
+struct json_object *bvm_qmp_event(const char *name, struct json_object *data);
 
 /* QEMU's name of a guest statistic ("stat-swap-in", ...), NULL if none. */
-const char *qmp_stat_name(unsigned tag);
+const char *bvm_qmp_stat_name(unsigned tag);
 
 /* Names of every command, in table order; NULL-terminated. */
-const char *const *qmp_command_names(void);
+const char *const *bvm_qmp_command_names(void);
 
 #endif

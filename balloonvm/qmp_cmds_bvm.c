@@ -15,79 +15,79 @@ static struct json_object *cmd_wl_add(const struct qmp_call *c)
 	int64_t id = 0;
 	int ret;
 
-	ret = c->be->workload_add(c->ctx, qmp_arg_str(c, "spec"), &id, err);
+	ret = c->be->workload_add(c->ctx, bvm_qmp_arg_str(c, "spec"), &id, err);
 	if (ret)
-		return qmp_backend_error(ret, err);
+		return bvm_qmp_backend_error(ret, err);
 	o = json_object_new_object();
 	if (!o)
 		return NULL;
 	json_object_object_add(o, "id", json_object_new_int64(id));
-	return qmp_ok(o);
+	return bvm_qmp_ok(o);
 }
 
 static struct json_object *cmd_wl_set(const struct qmp_call *c)
 {
 	char err[QMP_ERR_LEN] = "";
-	int ret = c->be->workload_set(c->ctx, qmp_arg_int(c, "id"),
-	                              qmp_arg_str(c, "spec"), err);
+	int ret = c->be->workload_set(c->ctx, bvm_qmp_arg_int(c, "id"),
+	                              bvm_qmp_arg_str(c, "spec"), err);
 
-	return ret ? qmp_backend_error(ret, err) : qmp_ok(NULL);
+	return ret ? bvm_qmp_backend_error(ret, err) : bvm_qmp_ok(NULL);
 }
 
 static struct json_object *cmd_wl_stop(const struct qmp_call *c)
 {
 	char err[QMP_ERR_LEN] = "";
-	int ret = c->be->workload_stop(c->ctx, qmp_arg_int(c, "id"), err);
+	int ret = c->be->workload_stop(c->ctx, bvm_qmp_arg_int(c, "id"), err);
 
-	return ret ? qmp_backend_error(ret, err) : qmp_ok(NULL);
+	return ret ? bvm_qmp_backend_error(ret, err) : bvm_qmp_ok(NULL);
 }
 
 static struct json_object *cmd_query_workloads(const struct qmp_call *c)
 {
 	struct json_object *v = c->be->query_workloads(c->ctx);
 
-	return v ? qmp_ok(v) : NULL;
+	return v ? bvm_qmp_ok(v) : NULL;
 }
 
 static struct json_object *cmd_query_memory(const struct qmp_call *c)
 {
 	struct json_object *v = c->be->query_memory(c->ctx);
 
-	return v ? qmp_ok(v) : NULL;
+	return v ? bvm_qmp_ok(v) : NULL;
 }
 
 static struct json_object *cmd_stats_alert(const struct qmp_call *c)
 {
 	char err[QMP_ERR_LEN] = "";
-	struct json_object *d = qmp_arg(c, "drop");
+	struct json_object *d = bvm_qmp_arg(c, "drop");
 	int64_t drop =
 	        d ? json_object_get_int64(d) : (int64_t)BVM_ALERT_DROP_DFL;
-	int ret = c->be->set_stats_alert(c->ctx, qmp_arg_int(c, "period-ms"),
-	                                 drop, err);
+	int ret = c->be->set_stats_alert(
+	        c->ctx, bvm_qmp_arg_int(c, "period-ms"), drop, err);
 
-	return ret ? qmp_backend_error(ret, err) : qmp_ok(NULL);
+	return ret ? bvm_qmp_backend_error(ret, err) : bvm_qmp_ok(NULL);
 }
 
-static const struct qmp_arg args_alert[] = {
+static const struct bvm_qmp_arg args_alert[] = {
         {"period-ms", json_type_int, false},
         {"drop", json_type_int, true},
         {0},
 };
-static const struct qmp_arg args_add[] = {
+static const struct bvm_qmp_arg args_add[] = {
         {"spec", json_type_string, false},
         {0},
 };
-static const struct qmp_arg args_set[] = {
+static const struct bvm_qmp_arg args_set[] = {
         {"id", json_type_int, false},
         {"spec", json_type_string, false},
         {0},
 };
-static const struct qmp_arg args_stop[] = {
+static const struct bvm_qmp_arg args_stop[] = {
         {"id", json_type_int, false},
         {0},
 };
 
-const struct qmp_cmd qmp_bvm_cmds[] = {
+const struct qmp_cmd bvm_qmp_bvm_cmds[] = {
         {"x-bvm-workload-add", args_add, cmd_wl_add, true},
         {"x-bvm-workload-set", args_set, cmd_wl_set, true},
         {"x-bvm-workload-stop", args_stop, cmd_wl_stop, true},

@@ -76,13 +76,14 @@ static bool is_balloon(const struct qom_obj *o)
 
 static struct json_object *not_found(const char *path)
 {
-	return qmp_error(QMP_DEVICE_NOT_FOUND, "Device '%s' not found", path);
+	return bvm_qmp_error(QMP_DEVICE_NOT_FOUND, "Device '%s' not found",
+	                     path);
 }
 
 static struct json_object *no_prop(const struct qom_obj *o, const char *prop)
 {
-	return qmp_error(QMP_GENERIC_ERROR, "Property '%s.%s' not found",
-	                 o->type, prop);
+	return bvm_qmp_error(QMP_GENERIC_ERROR, "Property '%s.%s' not found",
+	                     o->type, prop);
 }
 
 static int add_prop(struct json_object *list, const char *name,
@@ -97,9 +98,9 @@ static int add_prop(struct json_object *list, const char *name,
 	return json_object_array_add(list, o);
 }
 
-struct json_object *qmp_cmd_qom_list(const struct qmp_call *c)
+struct json_object *bvm_qmp_cmd_qom_list(const struct qmp_call *c)
 {
-	const char *path = qmp_arg_str(c, "path");
+	const char *path = bvm_qmp_arg_str(c, "path");
 	const struct qom_obj *o = resolve(path);
 	struct json_object *list;
 	char ctype[96];
@@ -123,7 +124,7 @@ struct json_object *qmp_cmd_qom_list(const struct qmp_call *c)
 		json_object_put(list);
 		return NULL;
 	}
-	return qmp_ok(list);
+	return bvm_qmp_ok(list);
 }
 
 /* {"last-update": s, "stats": {name: value or -1}} like QEMU. */
@@ -136,37 +137,37 @@ static struct json_object *guest_stats(const struct qmp_call *c)
 	return bvm_stats_json(&gs);
 }
 
-struct json_object *qmp_cmd_qom_get(const struct qmp_call *c)
+struct json_object *bvm_qmp_cmd_qom_get(const struct qmp_call *c)
 {
-	const char *path = qmp_arg_str(c, "path");
-	const char *prop = qmp_arg_str(c, "property");
+	const char *path = bvm_qmp_arg_str(c, "path");
+	const char *prop = bvm_qmp_arg_str(c, "property");
 	const struct qom_obj *o = resolve(path);
 
 	if (!o)
 		return not_found(path);
 	if (!strcmp(prop, "type"))
-		return qmp_ok(json_object_new_string(o->type));
+		return bvm_qmp_ok(json_object_new_string(o->type));
 	if (o->child && !strcmp(prop, o->child)) {
 		char p[128];
 		snprintf(p, sizeof(p), "%s/%s",
 		         strcmp(o->path, "/") ? o->path : "", o->child);
-		return qmp_ok(json_object_new_string(p));
+		return bvm_qmp_ok(json_object_new_string(p));
 	}
 	if (is_balloon(o) && !strcmp(prop, PROP_STATS)) {
 		struct json_object *v = guest_stats(c);
-		return v ? qmp_ok(v) : NULL;
+		return v ? bvm_qmp_ok(v) : NULL;
 	}
 	if (is_balloon(o) && !strcmp(prop, PROP_INTERVAL))
-		return qmp_ok(
+		return bvm_qmp_ok(
 		        json_object_new_int64(c->be->stats_interval(c->ctx)));
 	return no_prop(o, prop);
 }
 
-struct json_object *qmp_cmd_qom_set(const struct qmp_call *c)
+struct json_object *bvm_qmp_cmd_qom_set(const struct qmp_call *c)
 {
-	const char *path = qmp_arg_str(c, "path");
-	const char *prop = qmp_arg_str(c, "property");
-	struct json_object *val = qmp_arg(c, "value");
+	const char *path = bvm_qmp_arg_str(c, "path");
+	const char *prop = bvm_qmp_arg_str(c, "property");
+	struct json_object *val = bvm_qmp_arg(c, "value");
 	const struct qom_obj *o = resolve(path);
 	char err[QMP_ERR_LEN] = "";
 	int64_t secs;
@@ -180,37 +181,39 @@ struct json_object *qmp_cmd_qom_set(const struct qmp_call *c)
 		              (is_balloon(o) && !strcmp(prop, PROP_STATS));
 		if (!exists)
 			return no_prop(o, prop);
-		return qmp_error(QMP_GENERIC_ERROR,
-		                 "Property '%s.%s' is not writable", o->type,
-		                 prop);
+		return bvm_qmp_error(QMP_GENERIC_ERROR,
+		                     "Property '%s.%s' is not writable",
+		                     o->type, prop);
 	}
 	if (!json_object_is_type(val, json_type_int))
-		return qmp_error(QMP_GENERIC_ERROR,
-		                 "Invalid parameter type for '%s', expected: "
-		                 "integer",
-		                 prop);
+		return bvm_qmp_error(
+		        QMP_GENERIC_ERROR,
+		        "Invalid parameter type for '%s', expected: "
+		        "integer",
+		        prop);
 	secs = json_object_get_int64(val);
 	if (secs < 0)
-		return qmp_error(QMP_GENERIC_ERROR,
-		                 "timer value must be greater than zero");
+		return bvm_qmp_error(QMP_GENERIC_ERROR,
+		                     "timer value must be greater than zero");
 	if (secs > (int64_t)UINT32_MAX)
-		return qmp_error(QMP_GENERIC_ERROR, "timer value is too big");
+		return bvm_qmp_error(QMP_GENERIC_ERROR,
+		                     "timer value is too big");
 	ret = c->be->set_stats_interval(c->ctx, secs, err);
 	if (ret)
-		return qmp_backend_error(ret, err);
-	return qmp_ok(NULL);
+		return bvm_qmp_backend_error(ret, err);
+	return bvm_qmp_ok(NULL);
 }
 
-const struct qmp_arg qmp_qom_list_args[] = {
+const struct bvm_qmp_arg bvm_qmp_qom_list_args[] = {
         {"path", json_type_string, false},
         {0},
 };
-const struct qmp_arg qmp_qom_get_args[] = {
+const struct bvm_qmp_arg bvm_qmp_qom_get_args[] = {
         {"path", json_type_string, false},
         {"property", json_type_string, false},
         {0},
 };
-const struct qmp_arg qmp_qom_set_args[] = {
+const struct bvm_qmp_arg bvm_qmp_qom_set_args[] = {
         {"path", json_type_string, false},
         {"property", json_type_string, false},
         {"value", json_type_null, false},

@@ -27,7 +27,7 @@ struct qmp_client {
 	struct bc_jsonl rd;
 	char *out;
 	size_t out_len, out_cap;
-	bool dead; /* closed; freed by qmp_server_tick() */
+	bool dead; /* closed; freed by bvm_qmp_server_tick() */
 	bool busy; /* a request of ours is with the worker */
 	struct qmp_client *next;
 };
@@ -45,7 +45,7 @@ static void client_close(struct qmp_client *c)
 	if (c->dead)
 		return;
 	int fd = c->w.fd;
-	vm_loop_del(c->srv->loop, &c->w);
+	bvm_vm_loop_del(c->srv->loop, &c->w);
 	close(fd);
 	c->dead = true;
 	c->srv->nclients--;
@@ -69,9 +69,9 @@ static int client_flush(struct qmp_client *c)
 	memmove(c->out, c->out + done, c->out_len - done);
 	c->out_len -= done;
 	/* A busy client's next lines wait until its reply is sent. */
-	return vm_loop_mod(c->srv->loop, &c->w,
-	                   (c->busy ? 0 : EPOLLIN) |
-	                           (c->out_len ? EPOLLOUT : 0));
+	return bvm_vm_loop_mod(c->srv->loop, &c->w,
+	                       (c->busy ? 0 : EPOLLIN) |
+	                               (c->out_len ? EPOLLOUT : 0));
 }
 
 /* Queue one message; a client over QMP_MAX_OUT is dropped. */
@@ -136,20 +136,20 @@ static void handle_line(struct qmp_client *c, int ret, struct json_object *req)
 	struct json_object *rsp;
 
 	if (ret > 0 && c->srv->worker_up &&
-	    qmp_request_waits_guest(&c->sess, req) && submit_job(c, req))
+	    bvm_qmp_request_waits_guest(&c->sess, req) && submit_job(c, req))
 		return;
 	if (ret == -EMSGSIZE)
-		rsp = qmp_error(
+		rsp = bvm_qmp_error(
 		        QMP_GENERIC_ERROR,
 		        "JSON parse error, message longer than %u bytes",
 		        QMP_MAX_LINE);
 	else if (ret == -EBADMSG)
-		rsp = qmp_error(QMP_GENERIC_ERROR,
-		                "JSON parse error, invalid JSON syntax");
+		rsp = bvm_qmp_error(QMP_GENERIC_ERROR,
+		                    "JSON parse error, invalid JSON syntax");
 	else
-		rsp = qmp_dispatch(&c->sess, c->srv->be, c->srv->ctx, req);
+		rsp = bvm_qmp_dispatch(&c->sess, c->srv->be, c->srv->ctx, req);
 	if (!rsp)
-		rsp = qmp_error(QMP_GENERIC_ERROR, "out of memory");
+		rsp = bvm_qmp_error(QMP_GENERIC_ERROR, "out of memory");
 	client_send(c, rsp);
 	json_object_put(rsp);
 }
@@ -217,12 +217,12 @@ static void accept_one(struct qmp_server *s, int fd)
 	if (bc_jsonl_init(&c->rd, QMP_MAX_LINE))
 		goto err_free;
 	c->srv = s;
-	if (vm_loop_add(s->loop, &c->w, fd, EPOLLIN, client_io))
+	if (bvm_vm_loop_add(s->loop, &c->w, fd, EPOLLIN, client_io))
 		goto err_rd;
 	c->next = s->clients;
 	s->clients = c;
 	s->nclients++;
-	g = qmp_greeting();
+	g = bvm_qmp_greeting();
 	client_send(c, g);
 	json_object_put(g);
 	return;
@@ -268,7 +268,7 @@ static void *worker_main(void *arg)
 		if (!s->todo)
 			s->todo_tail = &s->todo;
 		pthread_mutex_unlock(&s->wlock);
-		j->rsp = qmp_dispatch(&j->sess, s->be, s->ctx, j->req);
+		j->rsp = bvm_qmp_dispatch(&j->sess, s->be, s->ctx, j->req);
 		pthread_mutex_lock(&s->wlock);
 		j->next = s->done;
 		s->done = j;
@@ -309,8 +309,8 @@ static void done_io(struct vm_watch *w, uint32_t events)
 		c->busy = false;
 		if (!c->dead) {
 			if (!j->rsp)
-				j->rsp = qmp_error(QMP_GENERIC_ERROR,
-				                   "out of memory");
+				j->rsp = bvm_qmp_error(QMP_GENERIC_ERROR,
+				                       "out of memory");
 			client_send(c, j->rsp);
 		}
 		job_free(j);
@@ -328,7 +328,8 @@ static int worker_start(struct qmp_server *s)
 	s->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->done_fd < 0)
 		return -errno;
-	ret = vm_loop_add(s->loop, &s->done_w, s->done_fd, EPOLLIN, done_io);
+	ret = bvm_vm_loop_add(s->loop, &s->done_w, s->done_fd, EPOLLIN,
+	                      done_io);
 	if (ret)
 		goto err_fd;
 	ret = -pthread_mutex_init(&s->wlock, NULL);
@@ -347,7 +348,7 @@ err_cond:
 err_mutex:
 	pthread_mutex_destroy(&s->wlock);
 err_watch:
-	vm_loop_del(s->loop, &s->done_w);
+	bvm_vm_loop_del(s->loop, &s->done_w);
 err_fd:
 	close(s->done_fd);
 	s->done_fd = -1;
@@ -378,13 +379,14 @@ static void worker_stop(struct qmp_server *s)
 		}
 	pthread_cond_destroy(&s->wcond);
 	pthread_mutex_destroy(&s->wlock);
-	vm_loop_del(s->loop, &s->done_w);
+	bvm_vm_loop_del(s->loop, &s->done_w);
 	close(s->done_fd);
 	s->done_fd = -1;
 }
 
-int qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
-                    const char *path, const struct qmp_backend *be, void *ctx)
+int bvm_qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
+                        const char *path, const struct qmp_backend *be,
+                        void *ctx)
 {
 	int fd, ret;
 
@@ -404,7 +406,7 @@ int qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
 		ret = fd;
 		goto err_path;
 	}
-	ret = vm_loop_add(loop, &s->lw, fd, EPOLLIN, listen_io);
+	ret = bvm_vm_loop_add(loop, &s->lw, fd, EPOLLIN, listen_io);
 	if (ret)
 		goto err_sock;
 	ret = worker_start(s);
@@ -412,7 +414,7 @@ int qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
 		goto err_watch;
 	return 0;
 err_watch:
-	vm_loop_del(loop, &s->lw);
+	bvm_vm_loop_del(loop, &s->lw);
 err_sock:
 	close(fd);
 	unlink(path);
@@ -439,7 +441,7 @@ static void free_dead(struct qmp_server *s)
 	}
 }
 
-void qmp_server_fini(struct qmp_server *s)
+void bvm_qmp_server_fini(struct qmp_server *s)
 {
 	worker_stop(s);
 	for (struct qmp_client *c = s->clients; c; c = c->next)
@@ -451,7 +453,7 @@ void qmp_server_fini(struct qmp_server *s)
 	}
 	if (s->lw.fd >= 0) {
 		int fd = s->lw.fd;
-		vm_loop_del(s->loop, &s->lw);
+		bvm_vm_loop_del(s->loop, &s->lw);
 		close(fd);
 	}
 	if (s->path) {
@@ -468,10 +470,10 @@ static void broadcast(struct qmp_server *s, struct json_object *ev)
 			client_send(c, ev);
 }
 
-void qmp_server_emit(struct qmp_server *s, const char *name,
-                     struct json_object *data)
+void bvm_qmp_server_emit(struct qmp_server *s, const char *name,
+                         struct json_object *data)
 {
-	struct json_object *ev = qmp_event(name, data);
+	struct json_object *ev = bvm_qmp_event(name, data);
 	uint64_t now = bc_now_ms();
 
 	if (!ev)
@@ -491,7 +493,7 @@ void qmp_server_emit(struct qmp_server *s, const char *name,
 	json_object_put(ev);
 }
 
-int qmp_server_tick(struct qmp_server *s, uint64_t now_ms)
+int bvm_qmp_server_tick(struct qmp_server *s, uint64_t now_ms)
 {
 	int next = -1;
 
@@ -518,7 +520,7 @@ int qmp_server_tick(struct qmp_server *s, uint64_t now_ms)
 	return next;
 }
 
-void qmp_server_drain(struct qmp_server *s, int timeout_ms)
+void bvm_qmp_server_drain(struct qmp_server *s, int timeout_ms)
 {
 	uint64_t end = bc_now_ms() + (uint64_t)timeout_ms;
 
@@ -544,7 +546,7 @@ void qmp_server_drain(struct qmp_server *s, int timeout_ms)
 	}
 }
 
-unsigned qmp_server_clients(const struct qmp_server *s)
+unsigned bvm_qmp_server_clients(const struct qmp_server *s)
 {
 	return s->nclients;
 }

@@ -9,7 +9,7 @@
  * QEMU limits them (BALLOON_CHANGE: at most one a second, the latest value
  * delivered at the end of the period).
  * Runs on the VMM thread's vm_loop.  Commands that wait for the guest
- * (qmp_request_waits_guest()) are dispatched on the server's worker thread
+ * (bvm_qmp_request_waits_guest()) are dispatched on the server's worker thread
  * instead, one at a time: their client gets no further command handled
  * until that reply is sent (QMP's one-command-at-a-time per session), while
  * every other client, events and the rest of the loop carry on.
@@ -63,26 +63,27 @@ struct qmp_server {
 
 /* Listen on @path (a stale socket is replaced, mode 0600) and serve
  * commands through @be.  Returns 0 or -errno. */
-int qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
-                    const char *path, const struct qmp_backend *be, void *ctx);
+int bvm_qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
+                        const char *path, const struct qmp_backend *be,
+                        void *ctx);
 /* Stop the worker (it finishes the request it is running; queued ones are
  * dropped), close every client and the socket, unlink @path. */
-void qmp_server_fini(struct qmp_server *s);
+void bvm_qmp_server_fini(struct qmp_server *s);
 
 /* Broadcast an event to every negotiated client (rate limited per name).
  * @data (may be NULL) is consumed. */
-void qmp_server_emit(struct qmp_server *s, const char *name,
-                     struct json_object *data);
+void bvm_qmp_server_emit(struct qmp_server *s, const char *name,
+                         struct json_object *data);
 
 /* Deliver held events that are due and free clients closed meanwhile; call
- * after every vm_loop_run_once().  Returns ms until the next deadline, or
+ * after every bvm_vm_loop_run_once().  Returns ms until the next deadline, or
  * -1 if none. */
-int qmp_server_tick(struct qmp_server *s, uint64_t now_ms);
+int bvm_qmp_server_tick(struct qmp_server *s, uint64_t now_ms);
 
 /* Try for up to @timeout_ms to write out what clients still have queued
  * (before exit, so that a SHUTDOWN event reaches them). */
-void qmp_server_drain(struct qmp_server *s, int timeout_ms);
+void bvm_qmp_server_drain(struct qmp_server *s, int timeout_ms);
 
-unsigned qmp_server_clients(const struct qmp_server *s);
+unsigned bvm_qmp_server_clients(const struct qmp_server *s);
 
 #endif

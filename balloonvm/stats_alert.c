@@ -91,7 +91,7 @@ struct json_object *bvm_stats_json(const struct qmp_guest_stats *gs)
 	}
 	for (unsigned t = 0; t < VIRTIO_BALLOON_S_NR; t++) {
 		int64_t v = has(gs, t) ? (int64_t)gs->val[t] : -1;
-		json_object_object_add(st, qmp_stat_name(t),
+		json_object_object_add(st, bvm_qmp_stat_name(t),
 		                       json_object_new_int64(v));
 	}
 	json_object_object_add(o, "last-update",

@@ -84,7 +84,7 @@ static void check_actual(struct vm *vm)
 	json_object_object_add(d, "actual",
 	                       json_object_new_int64(actual_bytes(vm, a)));
 	if (vm->qmp_up)
-		qmp_server_emit(&vm->qmp, "BALLOON_CHANGE", d);
+		bvm_qmp_server_emit(&vm->qmp, "BALLOON_CHANGE", d);
 	else
 		json_object_put(d);
 }
@@ -114,7 +114,7 @@ static void check_alert(struct vm *vm)
 	json_object_object_add(d, "actual",
 	                       json_object_new_int64(actual_bytes(
 	                               vm, bln_device_actual(vm->dev))));
-	qmp_server_emit(&vm->qmp, "X_BVM_STATS_ALERT", d);
+	bvm_qmp_server_emit(&vm->qmp, "X_BVM_STATS_ALERT", d);
 }
 
 /* The device thread saw actual or the guest stats change. */
@@ -266,7 +266,7 @@ static int device_create(struct vm *vm)
 static int watch_all(struct vm *vm)
 {
 	sigset_t ss;
-	int ret = vm_loop_init(&vm->loop);
+	int ret = bvm_vm_loop_init(&vm->loop);
 
 	if (ret)
 		return ret;
@@ -287,13 +287,14 @@ static int watch_all(struct vm *vm)
 	vm->exit_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (vm->exit_fd < 0)
 		return -errno;
-	ret = vm_loop_add(&vm->loop, &vm->sig_w, vm->sig_fd, EPOLLIN, sig_io);
+	ret = bvm_vm_loop_add(&vm->loop, &vm->sig_w, vm->sig_fd, EPOLLIN,
+	                      sig_io);
 	if (!ret)
-		ret = vm_loop_add(&vm->loop, &vm->exit_w, vm->exit_fd, EPOLLIN,
-		                  exit_io);
+		ret = bvm_vm_loop_add(&vm->loop, &vm->exit_w, vm->exit_fd,
+		                      EPOLLIN, exit_io);
 	if (!ret)
-		ret = vm_loop_add(&vm->loop, &vm->actual_w, vm->actual_fd,
-		                  EPOLLIN, actual_io);
+		ret = bvm_vm_loop_add(&vm->loop, &vm->actual_w, vm->actual_fd,
+		                      EPOLLIN, actual_io);
 	return ret;
 }
 
@@ -313,7 +314,7 @@ static int wait_boot(struct vm *vm)
 			return 0;
 		if (bc_now_ms() > end || vm->stop)
 			return -ETIMEDOUT;
-		vm_loop_run_once(&vm->loop, 100);
+		bvm_vm_loop_run_once(&vm->loop, 100);
 	}
 }
 
@@ -364,8 +365,8 @@ int vm_create(const struct vm_cfg *cfg, struct vm **out)
 	ret = vm_set_stats_interval(vm, cfg->stats_interval);
 	if (ret)
 		goto err_vm;
-	ret = qmp_server_init(&vm->qmp, &vm->loop, cfg->qmp, &vm_qmp_backend,
-	                      vm);
+	ret = bvm_qmp_server_init(&vm->qmp, &vm->loop, cfg->qmp,
+	                          &vm_qmp_backend, vm);
 	if (ret) {
 		bc_err("QMP socket %s: %s", cfg->qmp, strerror(-ret));
 		goto err_vm;
@@ -387,12 +388,12 @@ int vm_run(struct vm *vm)
 	bc_info("%s: running, %llu MiB RAM, QMP at %s", vm->cfg.name,
 	        (unsigned long long)(vm->cfg.memory >> 20), vm->cfg.qmp);
 	while (!vm->stop) {
-		int ret = vm_loop_run_once(&vm->loop, timeout);
+		int ret = bvm_vm_loop_run_once(&vm->loop, timeout);
 		if (ret < 0) {
 			vm->exit_code = ret;
 			break;
 		}
-		timeout = qmp_server_tick(&vm->qmp, bc_now_ms());
+		timeout = bvm_qmp_server_tick(&vm->qmp, bc_now_ms());
 	}
 	d = json_object_new_object();
 	if (d) {
@@ -400,8 +401,8 @@ int vm_run(struct vm *vm)
 		json_object_object_add(d, "reason",
 		                       json_object_new_string(vm->stop_reason));
 	}
-	qmp_server_emit(&vm->qmp, "SHUTDOWN", d);
-	qmp_server_drain(&vm->qmp, 500);
+	bvm_qmp_server_emit(&vm->qmp, "SHUTDOWN", d);
+	bvm_qmp_server_drain(&vm->qmp, 500);
 	return vm->exit_code;
 }
 
@@ -430,8 +431,8 @@ void vm_destroy(struct vm *vm)
 	}
 	vm_dev_fini(vm);
 	if (vm->qmp_up)
-		qmp_server_fini(&vm->qmp);
-	vm_loop_fini(&vm->loop);
+		bvm_qmp_server_fini(&vm->qmp);
+	bvm_vm_loop_fini(&vm->loop);
 	close_fd(&vm->sig_fd);
 	close_fd(&vm->exit_fd);
 	bln_device_destroy(vm->dev);

@@ -89,20 +89,20 @@ static void *dev_main(void *arg)
 	struct vm *vm = arg;
 
 	while (!vm->dev_quit)
-		if (vm_loop_run_once(&vm->dev_loop, -1) < 0)
+		if (bvm_vm_loop_run_once(&vm->dev_loop, -1) < 0)
 			break;
 	return NULL;
 }
 
 int vm_dev_init(struct vm *vm)
 {
-	int ret = vm_loop_init(&vm->dev_loop);
+	int ret = bvm_vm_loop_init(&vm->dev_loop);
 
 	for (unsigned i = 0; !ret && i <= BLN_VQ_COUNT; i++) {
 		int fd = i < BLN_VQ_COUNT ? vm->t.kick_fd[i] : vm->t.status_fd;
 		vm->dev_w[i].vm = vm;
-		ret = vm_loop_add(&vm->dev_loop, &vm->dev_w[i].w, fd, EPOLLIN,
-		                  dev_io);
+		ret = bvm_vm_loop_add(&vm->dev_loop, &vm->dev_w[i].w, fd,
+		                      EPOLLIN, dev_io);
 	}
 	if (ret)
 		return ret;
@@ -116,11 +116,11 @@ int vm_dev_init(struct vm *vm)
 	vm->actual_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (vm->actual_fd < 0)
 		return -errno;
-	ret = vm_loop_add(&vm->dev_loop, &vm->timer_w, vm->timer_fd, EPOLLIN,
-	                  timer_io);
+	ret = bvm_vm_loop_add(&vm->dev_loop, &vm->timer_w, vm->timer_fd,
+	                      EPOLLIN, timer_io);
 	if (!ret)
-		ret = vm_loop_add(&vm->dev_loop, &vm->dev_stop_w,
-		                  vm->dev_stop_fd, EPOLLIN, stop_io);
+		ret = bvm_vm_loop_add(&vm->dev_loop, &vm->dev_stop_w,
+		                      vm->dev_stop_fd, EPOLLIN, stop_io);
 	return ret;
 }
 
@@ -157,7 +157,7 @@ static void close_fd(int *fd)
 void vm_dev_fini(struct vm *vm)
 {
 	vm_dev_stop(vm);
-	vm_loop_fini(&vm->dev_loop);
+	bvm_vm_loop_fini(&vm->dev_loop);
 	close_fd(&vm->timer_fd);
 	close_fd(&vm->dev_stop_fd);
 	close_fd(&vm->actual_fd);

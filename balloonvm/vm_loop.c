@@ -10,21 +10,21 @@
 
 #define BATCH 32
 
-int vm_loop_init(struct vm_loop *l)
+int bvm_vm_loop_init(struct vm_loop *l)
 {
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	return l->epfd < 0 ? -errno : 0;
 }
 
-void vm_loop_fini(struct vm_loop *l)
+void bvm_vm_loop_fini(struct vm_loop *l)
 {
 	if (l->epfd >= 0)
 		close(l->epfd);
 	l->epfd = -1;
 }
 
-int vm_loop_add(struct vm_loop *l, struct vm_watch *w, int fd, uint32_t events,
-                vm_watch_fn fn)
+int bvm_vm_loop_add(struct vm_loop *l, struct vm_watch *w, int fd,
+                    uint32_t events, vm_watch_fn fn)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = w};
 
@@ -38,7 +38,7 @@ int vm_loop_add(struct vm_loop *l, struct vm_watch *w, int fd, uint32_t events,
 	return 0;
 }
 
-int vm_loop_mod(struct vm_loop *l, struct vm_watch *w, uint32_t events)
+int bvm_vm_loop_mod(struct vm_loop *l, struct vm_watch *w, uint32_t events)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = w};
 
@@ -47,7 +47,7 @@ int vm_loop_mod(struct vm_loop *l, struct vm_watch *w, uint32_t events)
 	return 0;
 }
 
-void vm_loop_del(struct vm_loop *l, struct vm_watch *w)
+void bvm_vm_loop_del(struct vm_loop *l, struct vm_watch *w)
 {
 	if (w->fd >= 0)
 		epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
@@ -55,7 +55,7 @@ void vm_loop_del(struct vm_loop *l, struct vm_watch *w)
 	w->dead = true;
 }
 
-int vm_loop_run_once(struct vm_loop *l, int timeout_ms)
+int bvm_vm_loop_run_once(struct vm_loop *l, int timeout_ms)
 {
 	struct epoll_event ev[BATCH];
 	int n = epoll_wait(l->epfd, ev, BATCH, timeout_ms);

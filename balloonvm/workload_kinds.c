@@ -207,13 +207,13 @@ static int kv_start(struct wl *w, char *err, size_t errlen)
 	w->nkeys = w->spec.keys;
 	w->vbytes = w->spec.size / w->nkeys;
 	w->perm_mul = wl_pick_mul(w->nkeys);
-	ret = zipf_init(&w->z, w->nkeys, w->spec.alpha);
+	ret = bvm_zipf_init(&w->z, w->nkeys, w->spec.alpha);
 	return ret ? ret : wl_anon_init(w, pages_of(w->spec.size));
 }
 
 static int kv_op(struct wl *w, uint64_t now)
 {
-	uint64_t key = wl_scatter(w, zipf_next(&w->z, &w->rng), w->nkeys);
+	uint64_t key = wl_scatter(w, bvm_zipf_next(&w->z, &w->rng), w->nkeys);
 	uint64_t first = key * w->vbytes / GMM_PAGE_SIZE;
 	uint64_t last = ((key + 1) * w->vbytes - 1) / GMM_PAGE_SIZE;
 	bool set = zipf_rand_unit(&w->rng) < w->spec.write;
@@ -233,7 +233,7 @@ static int kv_apply(struct wl *w, const struct wl_spec *n, char *err,
 {
 	(void)err;
 	(void)errlen;
-	return zipf_init(&w->z, w->nkeys, n->alpha);
+	return bvm_zipf_init(&w->z, w->nkeys, n->alpha);
 }
 
 static const struct wl_kind_ops kv_ops = {
@@ -357,7 +357,7 @@ static int fc_start(struct wl *w, char *err, size_t errlen)
 	w->npages = gmm_file_pages(w->file);
 	w->perm_mul = wl_pick_mul(w->npages);
 	w->phase = FC_FILL;
-	return zipf_init(&w->z, w->npages, w->spec.alpha);
+	return bvm_zipf_init(&w->z, w->npages, w->spec.alpha);
 }
 
 static int fc_op(struct wl *w, uint64_t now)
@@ -375,7 +375,7 @@ static int fc_op(struct wl *w, uint64_t now)
 			w->phase = FC_READ;
 		return WL_R_WORK;
 	}
-	pg = zipf_next(&w->z, &w->rng);
+	pg = bvm_zipf_next(&w->z, &w->rng);
 	if (w->spec.alpha > 0) /* hot pages spread over the file */
 		pg = wl_scatter(w, pg, w->npages);
 	r = gmm_file_read(w->file, pg, (const void **)&p);
@@ -395,7 +395,7 @@ static int fc_apply(struct wl *w, const struct wl_spec *n, char *err,
 {
 	(void)err;
 	(void)errlen;
-	return zipf_init(&w->z, w->npages, n->alpha);
+	return bvm_zipf_init(&w->z, w->npages, n->alpha);
 }
 
 static const char *fc_phase(const struct wl *w)

@@ -44,7 +44,7 @@ static double H_inv(const struct zipf *z, double y)
 	return exp(log1p_over(t) * y);
 }
 
-int zipf_init(struct zipf *z, uint64_t n, double alpha)
+int bvm_zipf_init(struct zipf *z, uint64_t n, double alpha)
 {
 	if (!z || !n || !(alpha >= 0.0) || alpha > 10.0)
 		return -EINVAL;
@@ -56,7 +56,7 @@ int zipf_init(struct zipf *z, uint64_t n, double alpha)
 	return 0;
 }
 
-uint64_t zipf_next(const struct zipf *z, uint64_t *rng)
+uint64_t bvm_zipf_next(const struct zipf *z, uint64_t *rng)
 {
 	if (z->q == 0.0 || z->n == 1)
 		return zipf_rand_below(rng, z->n);

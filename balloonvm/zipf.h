@@ -42,9 +42,9 @@ struct zipf {
 
 /* Set up for ranks 0..@n-1 with exponent @alpha (0 <= alpha <= 10).
  * Returns 0 or -EINVAL. */
-int zipf_init(struct zipf *z, uint64_t n, double alpha);
+int bvm_zipf_init(struct zipf *z, uint64_t n, double alpha);
 
 /* One rank in [0, n). */
-uint64_t zipf_next(const struct zipf *z, uint64_t *rng);
+uint64_t bvm_zipf_next(const struct zipf *z, uint64_t *rng);
 
 #endif

@@ -114,7 +114,7 @@ static int check_cfg(const struct bln_driver_cfg *c)
 	return 0;
 }
 
-void drv_status(struct bln_driver *drv, uint32_t bits)
+void bln_drv_status(struct bln_driver *drv, uint32_t bits)
 {
 	if (!bits) {
 		reg_bump32(&drv->regs->reset_gen);
@@ -126,7 +126,7 @@ void drv_status(struct bln_driver *drv, uint32_t bits)
 	bln_notify(drv->cfg.t->status_fd);
 }
 
-uint64_t drv_slot_gpa(const struct bln_driver *drv, unsigned w, unsigned i)
+uint64_t bln_drv_slot_gpa(const struct bln_driver *drv, unsigned w, unsigned i)
 {
 	return drv->cfg.scratch_gpa + drv->plan.pfn_arrays +
 	       ((uint64_t)w * drv->cfg.max_inflight + i) * drv->cfg.batch_pfns *
@@ -150,14 +150,14 @@ static int negotiate(struct bln_driver *drv)
 {
 	uint64_t f;
 
-	drv_status(drv, 0);
-	drv_status(drv, BLN_STATUS_ACKNOWLEDGE | BLN_STATUS_DRIVER);
+	bln_drv_status(drv, 0);
+	bln_drv_status(drv, BLN_STATUS_ACKNOWLEDGE | BLN_STATUS_DRIVER);
 	f = pick_features(drv, reg_ld64(&drv->regs->device_features));
 	if (!(f & BLN_FEATURE(VIRTIO_F_VERSION_1)))
 		goto err_refused;
 	drv->features = f;
 	reg_st64(&drv->regs->driver_features, f);
-	drv_status(drv, BLN_STATUS_FEATURES_OK);
+	bln_drv_status(drv, BLN_STATUS_FEATURES_OK);
 	/* The device acts asynchronously; if it already answered, honour the
 	 * answer now, else bln_driver_step() reports a refusal later. */
 	if (reg_ld32(&drv->regs->status_ack) == drv->status_gen &&
@@ -166,7 +166,7 @@ static int negotiate(struct bln_driver *drv)
 	return 0;
 
 err_refused:
-	drv_status(drv, BLN_STATUS_FAILED);
+	bln_drv_status(drv, BLN_STATUS_FAILED);
 	return -ENODEV;
 }
 
@@ -213,7 +213,7 @@ static int alloc_slots(struct bln_driver *drv)
 		for (unsigned i = 0; i < drv->cfg.max_inflight; i++) {
 			struct drv_slot *s = &drv->slots[w][i];
 
-			s->gpa = drv_slot_gpa(drv, w, i);
+			s->gpa = bln_drv_slot_gpa(drv, w, i);
 			s->wire = (uint32_t *)(drv->cfg.ram.base + s->gpa);
 			s->pfns = malloc(sizeof(uint32_t) * batch);
 			if (!s->pfns)
@@ -267,9 +267,9 @@ static int start(struct bln_driver *drv)
 	drv->stats_gpa = drv->cfg.scratch_gpa + drv->plan.stats;
 	drv->stats_buf = drv->cfg.ram.base + drv->stats_gpa;
 	reg_st32(&drv->regs->config.actual, 0);
-	drv_status(drv, BLN_STATUS_DRIVER_OK);
+	bln_drv_status(drv, BLN_STATUS_DRIVER_OK);
 	if (drv->q_present[BLN_VQ_STATS])
-		return drv_stats_send(drv);
+		return bln_drv_stats_send(drv);
 	return 0;
 }
 
@@ -299,7 +299,7 @@ int bln_driver_create(const struct bln_driver_cfg *cfg, struct bln_driver **out)
 	return 0;
 
 err_failed:
-	drv_status(drv, BLN_STATUS_FAILED);
+	bln_drv_status(drv, BLN_STATUS_FAILED);
 err_free:
 	free_all(drv);
 	return ret;
@@ -309,7 +309,8 @@ void bln_driver_destroy(struct bln_driver *drv)
 {
 	if (!drv)
 		return;
-	drv_status(drv, 0); /* unbind: the device forgets queues and balloon */
+	bln_drv_status(drv,
+	               0); /* unbind: the device forgets queues and balloon */
 	free_all(drv);
 }
 

@@ -78,12 +78,12 @@ struct bln_driver {
 };
 
 /* Set status bits (0 = reset) and tell the device.  driver.c */
-void drv_status(struct bln_driver *drv, uint32_t bits);
+void bln_drv_status(struct bln_driver *drv, uint32_t bits);
 /* The le32 PFN array of slot @i of queue @w, in scratch. driver.c */
-uint64_t drv_slot_gpa(const struct bln_driver *drv, unsigned w, unsigned i);
+uint64_t bln_drv_slot_gpa(const struct bln_driver *drv, unsigned w, unsigned i);
 
 /* driver_queues.c */
-int drv_stats_send(struct bln_driver *drv);
-int drv_kick(struct bln_driver *drv, unsigned q);
+int bln_drv_stats_send(struct bln_driver *drv);
+int bln_drv_kick(struct bln_driver *drv, unsigned q);
 
 #endif

@@ -19,7 +19,7 @@ static bool has(const struct bln_driver *drv, uint64_t f)
 	return (drv->features & f) == f;
 }
 
-int drv_kick(struct bln_driver *drv, unsigned q)
+int bln_drv_kick(struct bln_driver *drv, unsigned q)
 {
 	if (vq_driver_kick_prepare(&drv->vq[q]) == 1)
 		return bln_notify(drv->cfg.t->kick_fd[q]);
@@ -183,7 +183,7 @@ static int inflate_some(struct bln_driver *drv, uint64_t target)
 		}
 		drv->inflating += got;
 	}
-	return drv_kick(drv, BLN_VQ_INFLATE);
+	return bln_drv_kick(drv, BLN_VQ_INFLATE);
 }
 
 /* Queue one deflate of up to @n pages from the balloon.  Without
@@ -225,12 +225,12 @@ static int deflate_some(struct bln_driver *drv, uint64_t target)
 		if (ret)
 			return ret;
 	}
-	return drv_kick(drv, BLN_VQ_DEFLATE);
+	return bln_drv_kick(drv, BLN_VQ_DEFLATE);
 }
 
 /* ---- stats and free page reporting -------------------------------------- */
 
-int drv_stats_send(struct bln_driver *drv)
+int bln_drv_stats_send(struct bln_driver *drv)
 {
 	uint64_t vals[VIRTIO_BALLOON_S_NR] = {0};
 	uint32_t valid = 0;
@@ -244,7 +244,7 @@ int drv_stats_send(struct bln_driver *drv)
 		return ret;
 	drv->stats_due = false;
 	drv->c.stats_sent++;
-	return drv_kick(drv, BLN_VQ_STATS);
+	return bln_drv_kick(drv, BLN_VQ_STATS);
 }
 
 /* Describe the next part of the taken ranges in @b; returns buffers. */
@@ -303,7 +303,7 @@ static int report_some(struct bln_driver *drv)
 	if (ret)
 		return ret;
 	drv->rep_inflight = true;
-	return drv_kick(drv, BLN_VQ_REPORTING);
+	return bln_drv_kick(drv, BLN_VQ_REPORTING);
 }
 
 /* ---- step --------------------------------------------------------------- */
@@ -346,7 +346,7 @@ int bln_driver_step(struct bln_driver *drv)
 	if (!ret)
 		ret = reap_all(drv);
 	if (!ret && drv->stats_due)
-		ret = drv_stats_send(drv);
+		ret = bln_drv_stats_send(drv);
 	if (!ret)
 		ret = report_some(drv);
 	if (ret)
@@ -411,7 +411,7 @@ int64_t bln_driver_deflate_oom(struct bln_driver *drv, uint64_t pages)
 			drv->c.oom_deflated += s->n;
 			freed += s->n;
 		}
-		drv_kick(drv, BLN_VQ_DEFLATE);
+		bln_drv_kick(drv, BLN_VQ_DEFLATE);
 	}
 	/* MUST_TELL_HOST: the pages are usable only once the host acked. */
 	while (has(drv, MUST_TELL) && drv->oom_acked < queued)

@@ -39,7 +39,7 @@ struct run ctl(const char *sock, ...)
 	va_end(ap);
 	FILE *out = open_memstream(&r.out, &lo);
 	FILE *err = open_memstream(&r.err, &le);
-	r.rc = ctl_main(argc, argv, out, err);
+	r.rc = bctl_main(argc, argv, out, err);
 	fclose(out);
 	fclose(err);
 	return r;

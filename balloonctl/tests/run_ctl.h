@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * run_ctl.h - TEST CODE ONLY: run balloonctl's ctl_main() in-process with
+ * run_ctl.h - TEST CODE ONLY: run balloonctl's bctl_main() in-process with
  * captured stdout/stderr, against a fake_daemon started per test.
  */
 #ifndef BALLOONCTL_RUN_CTL_H

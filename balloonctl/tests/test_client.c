@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * balloonctl end to end, in-process: ctl_main() with real argv against
+ * balloonctl end to end, in-process: bctl_main() with real argv against
  * fake_daemon (a thread serving the control protocol on a temp socket).
  * Checks the requests each verb sends (sizes in bytes), what it prints,
  * exit codes, daemon refusals shown as sent, connection failures, and the
@@ -329,14 +329,14 @@ static void test_reply_timeout(void **state)
 	uint64_t t0;
 
 	f->silent = true;
-	assert_int_equal(ctl_client_open(&c, f->path, 200, &e), 0);
+	assert_int_equal(bctl_client_open(&c, f->path, 200, &e), 0);
 	t0 = bc_now_ms();
-	assert_int_equal(ctl_call(&c, "list", NULL, &res, &e), -ETIMEDOUT);
+	assert_int_equal(bctl_call(&c, "list", NULL, &res, &e), -ETIMEDOUT);
 	assert_true(bc_now_ms() - t0 >= 190);
 	assert_null(res);
 	assert_string_equal(e.code, "timeout");
 	assert_non_null(strstr(e.message, "to 'list' within 200 ms"));
-	ctl_client_close(&c);
+	bctl_client_close(&c);
 }
 
 static void test_hang_up(void **state)

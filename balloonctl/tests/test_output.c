@@ -74,16 +74,16 @@ static void test_table_alignment(void **state)
 	static const char *const r1[] = {"long-name", "7", "x"};
 	static const char *const r2[] = {"b", "12345678", NULL};
 	struct capture c;
-	struct ctl_table *t = ctl_table_new(3, hdr, 1u << 1);
+	struct ctl_table *t = bctl_table_new(3, hdr, 1u << 1);
 	(void)state;
 
 	assert_non_null(t);
-	assert_int_equal(ctl_table_add(t, r1), 0);
-	assert_int_equal(ctl_table_add(t, r2), 0);
-	assert_int_equal(ctl_table_rows(t), 2);
+	assert_int_equal(bctl_table_add(t, r1), 0);
+	assert_int_equal(bctl_table_add(t, r2), 0);
+	assert_int_equal(bctl_table_rows(t), 2);
 	cap_open(&c);
-	ctl_table_print(t, c.f);
-	ctl_table_free(t);
+	bctl_table_print(t, c.f);
+	bctl_table_free(t);
 	assert_string_equal(cap_close(&c), "A            NUMBER  LAST\n"
 	                                   "long-name         7  x\n"
 	                                   "b          12345678  -\n");
@@ -97,7 +97,7 @@ static void test_vm_table(void **state)
 	(void)state;
 
 	cap_open(&c);
-	ctl_print_vms(c.f, vms);
+	bctl_print_vms(c.f, vms);
 	/* NAME STATE left; sizes and SHARES right; REASON unpadded */
 	assert_string_equal(
 	        cap_close(&c),
@@ -113,7 +113,7 @@ static void test_vm_table(void **state)
 	/* no VMs: just the header */
 	vms = parse("[]");
 	cap_open(&c);
-	ctl_print_vms(c.f, vms);
+	bctl_print_vms(c.f, vms);
 	assert_string_equal(cap_close(&c),
 	                    "NAME  STATE  ACTUAL  TARGET  MIN  MAX  AVAIL  "
 	                    "SHARES  MODE  REASON\n");
@@ -128,7 +128,7 @@ static void test_vm_info(void **state)
 	(void)state;
 
 	cap_open(&c);
-	ctl_print_vm(c.f, json_object_array_get_idx(vms, 0), T0 + 3.25);
+	bctl_print_vm(c.f, json_object_array_get_idx(vms, 0), T0 + 3.25);
 	assert_string_equal(cap_close(&c),
 	                    "name:          web\n"
 	                    "state:         connected\n"
@@ -147,7 +147,7 @@ static void test_vm_info(void **state)
 	free(c.buf);
 
 	cap_open(&c);
-	ctl_print_vm(c.f, json_object_array_get_idx(vms, 1), T0);
+	bctl_print_vm(c.f, json_object_array_get_idx(vms, 1), T0);
 	char *out = cap_close(&c);
 	assert_non_null(strstr(out, "actual:        -\n"));
 	assert_non_null(strstr(out, "balloon:       -\n"));
@@ -175,7 +175,7 @@ static void test_stats(void **state)
 	(void)state;
 
 	cap_open(&c);
-	ctl_print_stats(c.f, res, T0 + 600);
+	bctl_print_stats(c.f, res, T0 + 600);
 	assert_string_equal(cap_close(&c),
 	                    "vm:                    web\n"
 	                    "last-update:           2026-11-23 08:00:00 "
@@ -212,7 +212,7 @@ static void test_host_policy_version(void **state)
 	(void)state;
 
 	cap_open(&c);
-	ctl_print_host(c.f, host);
+	bctl_print_host(c.f, host);
 	assert_string_equal(cap_close(&c), "total:          24 GiB\n"
 	                                   "free:           12 GiB\n"
 	                                   "available:      18 GiB\n"
@@ -222,7 +222,7 @@ static void test_host_policy_version(void **state)
 	free(c.buf);
 
 	cap_open(&c);
-	ctl_print_policy(c.f, pol);
+	bctl_print_policy(c.f, pol);
 	assert_string_equal(cap_close(&c), "enabled:    true\n"
 	                                   "kind:       idletax\n"
 	                                   "tax_rate:   0.75\n"
@@ -233,7 +233,7 @@ static void test_host_policy_version(void **state)
 	free(c.buf);
 
 	cap_open(&c);
-	ctl_print_version(c.f, ver);
+	bctl_print_version(c.f, ver);
 	assert_string_equal(cap_close(&c),
 	                    "balloond 0.1.0 (control protocol 1)\n");
 	free(c.buf);
@@ -251,7 +251,7 @@ static void test_json_roundtrip(void **state)
 
 	for (int pretty = 0; pretty < 2; pretty++) {
 		cap_open(&c);
-		ctl_print_json(c.f, vms, pretty);
+		bctl_print_json(c.f, vms, pretty);
 		char *out = cap_close(&c);
 		assert_int_equal(out[strlen(out) - 1], '\n');
 		/* one line unless pretty; paths keep their slashes */
@@ -274,13 +274,13 @@ static void test_error_output(void **state)
 	struct json_object *o;
 	(void)state;
 
-	ctl_err_set(&e, "below-min", "target %s is below min %s of vm %s",
-	            "64 MiB", "128 MiB", "web");
+	bctl_err_set(&e, "below-min", "target %s is below min %s of vm %s",
+	             "64 MiB", "128 MiB", "web");
 	cap_open(&out);
 	cap_open(&err);
 	io.out = out.f;
 	io.err = err.f;
-	ctl_print_error(&io, &e);
+	bctl_print_error(&io, &e);
 	assert_string_equal(cap_close(&err), "balloonctl: target 64 MiB is "
 	                                     "below min 128 MiB of vm web\n");
 	assert_string_equal(cap_close(&out), "");
@@ -292,14 +292,14 @@ static void test_error_output(void **state)
 	io.out = out.f;
 	io.err = err.f;
 	io.json = true;
-	ctl_print_error(&io, &e);
+	bctl_print_error(&io, &e);
 	assert_string_equal(cap_close(&err), "balloonctl: target 64 MiB is "
 	                                     "below min 128 MiB of vm web\n");
 	o = parse(cap_close(&out));
 	assert_false(json_object_get_boolean(json_object_object_get(o, "ok")));
 	struct json_object *eo = json_object_object_get(o, "error");
-	assert_string_equal(ctl_json_str(eo, "code", ""), "below-min");
-	assert_string_equal(ctl_json_str(eo, "message", ""), e.message);
+	assert_string_equal(bctl_json_str(eo, "code", ""), "below-min");
+	assert_string_equal(bctl_json_str(eo, "message", ""), e.message);
 	json_object_put(o);
 	free(out.buf);
 	free(err.buf);
@@ -310,25 +310,25 @@ static void test_format_time(void **state)
 	char buf[64];
 	(void)state;
 
-	assert_string_equal(ctl_format_time(0, T0, buf, sizeof(buf)), "never");
-	assert_string_equal(ctl_format_time(T0, T0, buf, sizeof(buf)),
+	assert_string_equal(bctl_format_time(0, T0, buf, sizeof(buf)), "never");
+	assert_string_equal(bctl_format_time(T0, T0, buf, sizeof(buf)),
 	                    "2026-11-23 08:00:00 (0.0 s ago)");
-	assert_string_equal(ctl_format_time(T0, T0 - 5, buf, sizeof(buf)),
+	assert_string_equal(bctl_format_time(T0, T0 - 5, buf, sizeof(buf)),
 	                    "2026-11-23 08:00:00 (0.0 s ago)");
-	assert_string_equal(ctl_format_time(T0, T0 + 99.5, buf, sizeof(buf)),
+	assert_string_equal(bctl_format_time(T0, T0 + 99.5, buf, sizeof(buf)),
 	                    "2026-11-23 08:00:00 (99.5 s ago)");
-	assert_string_equal(ctl_format_time(T0, T0 + 3600, buf, sizeof(buf)),
+	assert_string_equal(bctl_format_time(T0, T0 + 3600, buf, sizeof(buf)),
 	                    "2026-11-23 08:00:00 (60 min ago)");
 	uint64_t v = 7;
 	struct json_object *o = parse("{\"a\": -1, \"b\": \"x\", \"c\": 5}");
-	assert_false(ctl_json_u64(o, "a", &v));
-	assert_false(ctl_json_u64(o, "b", &v));
-	assert_false(ctl_json_u64(o, "zz", &v));
+	assert_false(bctl_json_u64(o, "a", &v));
+	assert_false(bctl_json_u64(o, "b", &v));
+	assert_false(bctl_json_u64(o, "zz", &v));
 	assert_int_equal(v, 7);
-	assert_true(ctl_json_u64(o, "c", &v));
+	assert_true(bctl_json_u64(o, "c", &v));
 	assert_int_equal(v, 5);
-	assert_false(ctl_json_u64(NULL, "c", &v));
-	assert_string_equal(ctl_json_str(o, "c", "dflt"), "dflt");
+	assert_false(bctl_json_u64(NULL, "c", &v));
+	assert_string_equal(bctl_json_str(o, "c", "dflt"), "dflt");
 	json_object_put(o);
 }
 
@@ -341,38 +341,38 @@ static void test_wait_math(void **state)
 	char line[128];
 	(void)state;
 
-	assert_int_equal(ctl_wait_tolerance(0), MiB);
-	assert_int_equal(ctl_wait_tolerance(64 * MiB), MiB);
-	assert_int_equal(ctl_wait_tolerance(100 * MiB), MiB);
-	assert_int_equal(ctl_wait_tolerance(512 * MiB), 512 * MiB / 100);
-	assert_int_equal(ctl_wait_tolerance(8 * GiB), 8 * GiB / 100);
+	assert_int_equal(bctl_wait_tolerance(0), MiB);
+	assert_int_equal(bctl_wait_tolerance(64 * MiB), MiB);
+	assert_int_equal(bctl_wait_tolerance(100 * MiB), MiB);
+	assert_int_equal(bctl_wait_tolerance(512 * MiB), 512 * MiB / 100);
+	assert_int_equal(bctl_wait_tolerance(8 * GiB), 8 * GiB / 100);
 
 	/* the daemon's target (its reply) wins over the requested one */
-	ctl_wait_init(&w, "web", 500 * MiB, rep);
+	bctl_wait_init(&w, "web", 500 * MiB, rep);
 	assert_int_equal(w.target, 512 * MiB);
 	assert_int_equal(w.start, GiB);
 	assert_int_equal(w.tolerance, 512 * MiB / 100);
-	assert_int_equal(ctl_wait_percent(&w, GiB), 0);
-	assert_int_equal(ctl_wait_percent(&w, 812 * MiB), 41);
-	assert_int_equal(ctl_wait_percent(&w, 768 * MiB), 50);
-	assert_int_equal(ctl_wait_percent(&w, 512 * MiB), 100);
-	assert_int_equal(ctl_wait_percent(&w, 2 * GiB), 0); /* wrong way */
-	assert_string_equal(ctl_wait_line(&w, 812 * MiB, line, sizeof(line)),
+	assert_int_equal(bctl_wait_percent(&w, GiB), 0);
+	assert_int_equal(bctl_wait_percent(&w, 812 * MiB), 41);
+	assert_int_equal(bctl_wait_percent(&w, 768 * MiB), 50);
+	assert_int_equal(bctl_wait_percent(&w, 512 * MiB), 100);
+	assert_int_equal(bctl_wait_percent(&w, 2 * GiB), 0); /* wrong way */
+	assert_string_equal(bctl_wait_line(&w, 812 * MiB, line, sizeof(line)),
 	                    "web: actual 812 MiB -> target 512 MiB (41%)");
 	json_object_put(rep);
 
 	/* growing works the same way round */
 	rep = parse("{\"target\": 1073741824, \"actual\": 536870912}");
-	ctl_wait_init(&w, "db", GiB, rep);
-	assert_int_equal(ctl_wait_percent(&w, 768 * MiB), 50);
-	assert_int_equal(ctl_wait_percent(&w, 1000 * MiB), 95);
+	bctl_wait_init(&w, "db", GiB, rep);
+	assert_int_equal(bctl_wait_percent(&w, 768 * MiB), 50);
+	assert_int_equal(bctl_wait_percent(&w, 1000 * MiB), 95);
 	json_object_put(rep);
 
 	/* a reply without sizes: requested target, nothing to cover */
 	rep = parse("{}");
-	ctl_wait_init(&w, "db", 2 * GiB, rep);
+	bctl_wait_init(&w, "db", 2 * GiB, rep);
 	assert_int_equal(w.target, 2 * GiB);
-	assert_int_equal(ctl_wait_percent(&w, 2 * GiB), 100);
+	assert_int_equal(bctl_wait_percent(&w, 2 * GiB), 100);
 	json_object_put(rep);
 }
 
@@ -383,7 +383,7 @@ static enum ctl_wait_state check(const struct ctl_wait *w, const char *vm,
 	enum ctl_wait_state st;
 
 	memset(e, 0, sizeof(*e));
-	st = ctl_wait_check(w, o, e);
+	st = bctl_wait_check(w, o, e);
 	json_object_put(o);
 	return st;
 }
@@ -393,7 +393,7 @@ static void test_wait_check(void **state)
 	struct ctl_wait w = {.vm = "web",
 	                     .target = 512 * MiB,
 	                     .start = GiB,
-	                     .tolerance = ctl_wait_tolerance(512 * MiB)};
+	                     .tolerance = bctl_wait_tolerance(512 * MiB)};
 	char vm[256];
 	struct ctl_err e;
 	(void)state;
@@ -451,7 +451,7 @@ static void test_top_frame(void **state)
 	(void)state;
 
 	cap_open(&c);
-	ctl_top_render(c.f, host, vms, false, 1.0, T0);
+	bctl_top_render(c.f, host, vms, false, 1.0, T0);
 	char *out = cap_close(&c);
 	assert_null(strchr(out, '\033')); /* plain when not a tty */
 	const char *head =
@@ -467,7 +467,7 @@ static void test_top_frame(void **state)
 	free(out);
 
 	cap_open(&c);
-	ctl_top_render(c.f, host, vms, true, 0.5, T0);
+	bctl_top_render(c.f, host, vms, true, 0.5, T0);
 	out = cap_close(&c);
 	assert_memory_equal(out,
 	                    "\033[H\033[2Jballoonctl top - 08:00:00 - "

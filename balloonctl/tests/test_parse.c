@@ -31,7 +31,7 @@ static int parse_v(struct ctl_cmd *cmd, va_list ap)
 
 	while ((w = va_arg(ap, const char *)) && argc < 31)
 		argv[argc++] = (char *)w;
-	return ctl_parse(argc, argv, cmd, msg, sizeof(msg));
+	return bctl_parse(argc, argv, cmd, msg, sizeof(msg));
 }
 
 static int parse(struct ctl_cmd *cmd, ...)
@@ -74,16 +74,16 @@ static void test_list_info_remove_stats(void **state)
 	assert_int_equal(parse(&c, "info", "web", NULL), 0);
 	assert_string_equal(c.verb->name, "info");
 	assert_string_equal(c.vm, "web");
-	assert_ptr_equal(c.verb->run, ctl_run_info);
+	assert_ptr_equal(c.verb->run, bctl_run_info);
 	assert_int_equal(parse(&c, "remove", "db", NULL), 0);
 	assert_string_equal(c.vm, "db");
-	assert_ptr_equal(c.verb->run, ctl_run_remove);
+	assert_ptr_equal(c.verb->run, bctl_run_remove);
 	assert_int_equal(parse(&c, "stats", "web", NULL), 0);
-	assert_ptr_equal(c.verb->run, ctl_run_stats);
+	assert_ptr_equal(c.verb->run, bctl_run_stats);
 	assert_int_equal(parse(&c, "host", NULL), 0);
-	assert_ptr_equal(c.verb->run, ctl_run_host);
+	assert_ptr_equal(c.verb->run, bctl_run_host);
 	assert_int_equal(parse(&c, "version", NULL), 0);
-	assert_ptr_equal(c.verb->run, ctl_run_version);
+	assert_ptr_equal(c.verb->run, bctl_run_version);
 
 	bad("list: unexpected argument 'web'", "list", "web", NULL);
 	bad("info: missing VM (usage: balloonctl info VM)", "info", NULL);
@@ -138,7 +138,7 @@ static void test_set_and_aliases(void **state)
 
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(parse(&c, names[i], "web", "512M", NULL), 0);
-		assert_ptr_equal(c.verb->run, ctl_run_set);
+		assert_ptr_equal(c.verb->run, bctl_run_set);
 		assert_string_equal(c.verb->name, "set");
 		assert_int_equal(c.size, 512 * MiB);
 		assert_false(c.wait);
@@ -221,18 +221,18 @@ static void test_min_max_shares(void **state)
 	(void)state;
 
 	assert_int_equal(parse(&c, "min", "web", "256M", NULL), 0);
-	assert_ptr_equal(c.verb->run, ctl_run_min);
+	assert_ptr_equal(c.verb->run, bctl_run_min);
 	assert_int_equal(parse(&c, "mem-min", "web", "256M", NULL), 0);
-	assert_ptr_equal(c.verb->run, ctl_run_min);
+	assert_ptr_equal(c.verb->run, bctl_run_min);
 	assert_int_equal(c.size, 256 * MiB);
 	static const char *const maxes[] = {"max", "mem-max", "setmaxmem"};
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(parse(&c, maxes[i], "web", "2G", NULL), 0);
-		assert_ptr_equal(c.verb->run, ctl_run_max);
+		assert_ptr_equal(c.verb->run, bctl_run_max);
 		assert_int_equal(c.size, 2 * GiB);
 	}
 	assert_int_equal(parse(&c, "shares", "web", "2000", NULL), 0);
-	assert_ptr_equal(c.verb->run, ctl_run_shares);
+	assert_ptr_equal(c.verb->run, bctl_run_shares);
 	assert_int_equal(c.count, 2000);
 	assert_int_equal(parse(&c, "shares", "web", "4294967295", NULL), 0);
 	assert_int_equal(c.count, UINT32_MAX);
@@ -252,7 +252,7 @@ static void test_top(void **state)
 	(void)state;
 
 	assert_int_equal(parse(&c, "top", NULL), 0);
-	assert_ptr_equal(c.verb->run, ctl_run_top);
+	assert_ptr_equal(c.verb->run, bctl_run_top);
 	assert_true(c.interval_s == 1.0);
 	assert_int_equal(c.iterations, 0);
 	assert_int_equal(
@@ -276,18 +276,18 @@ static void test_policy(void **state)
 	(void)state;
 
 	assert_int_equal(parse(&c, "policy", NULL), 0);
-	assert_ptr_equal(c.verb->run, ctl_run_policy);
+	assert_ptr_equal(c.verb->run, bctl_run_policy);
 	assert_int_equal(parse(&c, "policy", "show", NULL), 0);
-	assert_ptr_equal(c.verb->run, ctl_run_policy);
+	assert_ptr_equal(c.verb->run, bctl_run_policy);
 	assert_int_equal(parse(&c, "policy", "release", "web", NULL), 0);
-	assert_ptr_equal(c.verb->run, ctl_run_policy_release);
+	assert_ptr_equal(c.verb->run, bctl_run_policy_release);
 	assert_string_equal(c.vm, "web");
 
 	assert_int_equal(parse(&c, "policy", "set", "kind=mom", "enabled=false",
 	                       "tax_rate=0.5", "tick_ms=500", "margin=64M",
 	                       "budget=8GiB", "high_pct=6", NULL),
 	                 0);
-	assert_ptr_equal(c.verb->run, ctl_run_policy_set);
+	assert_ptr_equal(c.verb->run, bctl_run_policy_set);
 	v = c.policy_args;
 	assert_string_equal(
 	        json_object_get_string(json_object_object_get(v, "kind")),
@@ -308,7 +308,7 @@ static void test_policy(void **state)
 	        json_object_get_uint64(json_object_object_get(v, "budget")),
 	        8 * GiB);
 	assert_int_equal(json_object_object_length(v), 7);
-	ctl_cmd_free(&c);
+	bctl_cmd_free(&c);
 	assert_null(c.policy_args);
 
 	bad("policy set: missing KEY=VALUE", "policy", "set", NULL);
@@ -395,12 +395,12 @@ static void test_usage_text(void **state)
 	FILE *f = open_memstream(&buf, &len);
 	(void)state;
 
-	ctl_usage(f, NULL);
+	bctl_usage(f, NULL);
 	fclose(f);
-	for (size_t i = 0; i < ctl_nverbs; i++) {
+	for (size_t i = 0; i < bctl_nverbs; i++) {
 		char line[128];
-		snprintf(line, sizeof(line), "  %s%s%s", ctl_verbs[i].name,
-		         *ctl_verbs[i].args ? " " : "", ctl_verbs[i].args);
+		snprintf(line, sizeof(line), "  %s%s%s", bctl_verbs[i].name,
+		         *bctl_verbs[i].args ? " " : "", bctl_verbs[i].args);
 		if (!strstr(buf, line))
 			fail_msg("general usage lacks '%s'", line);
 	}
@@ -411,7 +411,7 @@ static void test_usage_text(void **state)
 	free(buf);
 
 	f = open_memstream(&buf, &len);
-	ctl_usage(f, ctl_verb_find("mem-set"));
+	bctl_usage(f, bctl_verb_find("mem-set"));
 	fclose(f);
 	assert_non_null(strstr(buf, "usage: balloonctl [--socket PATH] "
 	                            "[--json] set VM SIZE [--wait] "
@@ -421,7 +421,7 @@ static void test_usage_text(void **state)
 	free(buf);
 
 	f = open_memstream(&buf, &len);
-	ctl_usage(f, ctl_verb_find("policy"));
+	bctl_usage(f, bctl_verb_find("policy"));
 	fclose(f);
 	assert_non_null(strstr(buf, "  policy set KEY=VALUE..."));
 	assert_non_null(strstr(buf, "  policy release VM"));
@@ -431,15 +431,16 @@ static void test_usage_text(void **state)
 static void test_verb_table(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < ctl_nverbs; i++) {
-		assert_non_null(ctl_verbs[i].run);
-		assert_ptr_equal(ctl_verb_find(ctl_verbs[i].name),
-		                 &ctl_verbs[i]);
+	for (size_t i = 0; i < bctl_nverbs; i++) {
+		assert_non_null(bctl_verbs[i].run);
+		assert_ptr_equal(bctl_verb_find(bctl_verbs[i].name),
+		                 &bctl_verbs[i]);
 	}
-	assert_null(ctl_verb_find("setmem,"));
-	assert_null(ctl_verb_find("mem"));
-	assert_null(ctl_verb_find(""));
-	assert_ptr_equal(ctl_verb_find("policy show"), ctl_verb_find("policy"));
+	assert_null(bctl_verb_find("setmem,"));
+	assert_null(bctl_verb_find("mem"));
+	assert_null(bctl_verb_find(""));
+	assert_ptr_equal(bctl_verb_find("policy show"),
+	                 bctl_verb_find("policy"));
 }
 
 int main(void)

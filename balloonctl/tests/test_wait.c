@@ -195,8 +195,8 @@ static void test_wait_tty(void **state)
 	struct ctl_wait w;
 
 	f->vms[0].target = 512 * MiB; /* as if the set went through */
-	ctl_wait_init(&w, "web", 512 * MiB, rep);
-	assert_int_equal(ctl_wait_run(&io, &w, 5.0), CTL_EXIT_OK);
+	bctl_wait_init(&w, "web", 512 * MiB, rep);
+	assert_int_equal(bctl_wait_run(&io, &w, 5.0), CTL_EXIT_OK);
 	fclose(out);
 	assert_string_equal(
 	        buf, "\r\033[Kweb: actual 896 MiB -> target 512 MiB (25%)"

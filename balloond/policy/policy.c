@@ -111,15 +111,15 @@ static bool baseline_round(const struct pol_ctx *c)
 static void dispatch(struct pol_ctx *c)
 {
 	if (c->p->kind == BLN_POLICY_IDLETAX) {
-		pol_step_idletax(c);
+		bln_pol_step_idletax(c);
 		return;
 	}
 	if (c->p->kind == BLN_POLICY_STATIC || !baseline_round(c))
 		return;
 	if (c->p->kind == BLN_POLICY_PROXMOX)
-		pol_step_proxmox(c);
+		bln_pol_step_proxmox(c);
 	else
-		pol_step_mom(c);
+		bln_pol_step_mom(c);
 	c->st->last_baseline_ms = c->now;
 }
 
@@ -131,17 +131,17 @@ static void bookkeeping(struct pol_ctx *c)
 		uint64_t t = c->out[i].target_bytes;
 		enum bln_reason *r = &c->out[i].reason;
 
-		uint64_t t0 = pol_clamp(vm->target_bytes, vm->min_bytes,
-		                        vm->max_bytes);
+		uint64_t t0 = bln_pol_clamp(vm->target_bytes, vm->min_bytes,
+		                            vm->max_bytes);
 
 		if (t != t0) {
 			s->last_change_ms = c->now;
 			s->last_dir = t > t0 ? 1 : -1;
 		} else if (*r != BLN_REASON_PINNED && *r != BLN_REASON_FLOOR)
 			*r = BLN_REASON_NONE; /* decided what was already set */
-		s->rho = pol_rho((double)vm->shares,
-		                 (double)pol_active_bytes(vm, s), (double)t,
-		                 c->k);
+		s->rho = bln_pol_rho((double)vm->shares,
+		                     (double)bln_pol_active_bytes(vm, s),
+		                     (double)t, c->k);
 	}
 	c->st->host_state = c->state;
 	c->st->last_step_ms = c->now;
@@ -165,14 +165,14 @@ int bln_policy_step(const struct bln_policy_params *p,
 	c.vst = vst;
 	c.out = out;
 	c.n = n;
-	pol_estimate(&c);
+	bln_pol_estimate(&c);
 	if (p->budget_bytes)
 		c.free_now = (double)p->budget_bytes - c.sum_actual;
 	else
 		c.free_now = (double)host->avail_bytes -
 		             (double)p->host_reserve_bytes;
-	c.state = pol_host_state(p, st->host_state, c.free_now, c.ref,
-	                         host->psi_some_avg10);
+	c.state = bln_pol_host_state(p, st->host_state, c.free_now, c.ref,
+	                             host->psi_some_avg10);
 	dispatch(&c);
 	bookkeeping(&c);
 	return 0;
@@ -189,9 +189,9 @@ bool bln_policy_urgent(const struct bln_policy_params *p,
 	if (vm->pinned || !vm->stats_valid || vm->target_bytes >= vm->max_bytes)
 		return false;
 	if (!vst->seen) /* no history: only a collapse counts */
-		return pol_guest_avail(vm) < p->margin_bytes / 4;
-	pol_evidence(p, vm, vst, pol_guest_used(vm), &e);
-	return pol_urgent_ev(p, pol_guest_avail(vm), &e);
+		return bln_pol_guest_avail(vm) < p->margin_bytes / 4;
+	bln_pol_evidence(p, vm, vst, bln_pol_guest_used(vm), &e);
+	return bln_pol_urgent_ev(p, bln_pol_guest_avail(vm), &e);
 }
 
 static const char *const kind_names[BLN_POLICY_NR] = {"idletax", "static",

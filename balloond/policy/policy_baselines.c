@@ -28,10 +28,10 @@ static bool round_toward(const struct pol_ctx *c, size_t i, double x,
 	else if (x >= (double)vm->max_bytes)
 		r = vm->max_bytes;
 	else if (x >= (double)a)
-		r = pol_q_down((uint64_t)x, c->p->step_bytes);
+		r = bln_pol_q_down((uint64_t)x, c->p->step_bytes);
 	else
-		r = pol_q_up((uint64_t)x, c->p->step_bytes);
-	r = pol_clamp(r, vm->min_bytes, vm->max_bytes);
+		r = bln_pol_q_up((uint64_t)x, c->p->step_bytes);
+	r = bln_pol_clamp(r, vm->min_bytes, vm->max_bytes);
 	if ((x >= (double)a && r <= a) || (x < (double)a && r >= a))
 		return false;
 	*res = r;
@@ -43,7 +43,7 @@ static void baseline_set(struct pol_ctx *c, size_t i, double x)
 	uint64_t r;
 
 	if (round_toward(c, i, x, &r))
-		pol_set(c, i, r, BLN_REASON_BASELINE);
+		bln_pol_set(c, i, r, BLN_REASON_BASELINE);
 }
 
 /* ---- Proxmox VE ------------------------------------------------------- */
@@ -53,7 +53,7 @@ enum pve_list { PVE_ALL, PVE_PRESSURE, PVE_FREE };
 static bool pve_member(const struct pol_ctx *c, size_t i, enum pve_list l)
 {
 	const struct bln_policy_vm *vm = &c->vms[i];
-	uint64_t min = pol_effective_min(c->p, vm);
+	uint64_t min = bln_pol_effective_min(c->p, vm);
 	bool enough_free;
 
 	/* pvestatd skips VMs without a balloon, with shares 0, and we keep
@@ -82,8 +82,9 @@ static struct pve_iter pve_totals(const struct pol_ctx *c, enum pve_list l,
 	for (size_t i = 0; i < c->n; i++) {
 		if (!pve_member(c, i, l) || c->out[i].reason == POL_REASON_WORK)
 			continue;
-		it.alloc_new += (int64_t)c->out[i].target_bytes -
-		                (int64_t)pol_effective_min(c->p, &c->vms[i]);
+		it.alloc_new +=
+		        (int64_t)c->out[i].target_bytes -
+		        (int64_t)bln_pol_effective_min(c->p, &c->vms[i]);
 		it.shares_total += c->vms[i].shares;
 	}
 	it.alloc_new += rest;
@@ -95,7 +96,7 @@ static int64_t pve_move(struct pol_ctx *c, size_t i, const struct pve_iter *it,
                         int64_t bytes, bool *repeat, int64_t *progress)
 {
 	const struct bln_policy_vm *vm = &c->vms[i];
-	int64_t min = (int64_t)pol_effective_min(c->p, vm);
+	int64_t min = (int64_t)bln_pol_effective_min(c->p, vm);
 	int64_t bal = (int64_t)vm->actual_bytes, step, res, d;
 	int64_t chg = (int64_t)c->p->proxmox_step_bytes;
 
@@ -167,7 +168,7 @@ static int64_t pve_goal(const struct pol_ctx *c)
 
 /* compute_alg1 for @goal bytes: leaves res (bytes) in out[].target_bytes of
  * every member VM; res == actual means "no change". */
-void pol_proxmox_alg1(struct pol_ctx *c, int64_t goal)
+void bln_pol_proxmox_alg1(struct pol_ctx *c, int64_t goal)
 {
 	int64_t rest;
 
@@ -191,9 +192,9 @@ void pol_proxmox_alg1(struct pol_ctx *c, int64_t goal)
 			c->out[i].reason = BLN_REASON_NONE;
 }
 
-void pol_step_proxmox(struct pol_ctx *c)
+void bln_pol_step_proxmox(struct pol_ctx *c)
 {
-	pol_proxmox_alg1(c, pve_goal(c));
+	bln_pol_proxmox_alg1(c, pve_goal(c));
 	for (size_t i = 0; i < c->n; i++) {
 		const struct bln_policy_vm *vm = &c->vms[i];
 		double res = (double)c->out[i].target_bytes;
@@ -201,7 +202,7 @@ void pol_step_proxmox(struct pol_ctx *c)
 		if (!pve_member(c, i, PVE_ALL))
 			continue;
 		/* Unchanged unless res differs from the balloon value. */
-		c->out[i].target_bytes = pol_clamp(
+		c->out[i].target_bytes = bln_pol_clamp(
 		        vm->target_bytes, vm->min_bytes, vm->max_bytes);
 		c->out[i].reason = c->out[i].target_bytes != vm->target_bytes
 		                           ? BLN_REASON_FLOOR
@@ -229,7 +230,7 @@ static void mom_guest(struct pol_ctx *c, size_t i, double host_free)
 {
 	const struct bln_policy_vm *vm = &c->vms[i];
 	double cur = (double)vm->actual_bytes, max = (double)vm->max_bytes;
-	double min = (double)pol_effective_min(c->p, vm);
+	double min = (double)bln_pol_effective_min(c->p, vm);
 	double used = cur - (double)vm->free_bytes; /* balloon_cur - unused */
 	double gfree, bmin, size;
 	bool pressure = host_free < POL_MOM_PRESSURE;
@@ -261,7 +262,7 @@ static void mom_guest(struct pol_ctx *c, size_t i, double host_free)
 		baseline_set(c, i, size);
 }
 
-void pol_step_mom(struct pol_ctx *c)
+void bln_pol_step_mom(struct pol_ctx *c)
 {
 	double host_free = mom_host_free(c);
 
@@ -274,6 +275,6 @@ void pol_step_mom(struct pol_ctx *c)
 			mom_guest(c, i, host_free);
 		/* guest_qos: never below the guaranteed minimum */
 		if (vm->actual_bytes < vm->min_bytes)
-			pol_set(c, i, vm->min_bytes, BLN_REASON_BASELINE);
+			bln_pol_set(c, i, vm->min_bytes, BLN_REASON_BASELINE);
 	}
 }

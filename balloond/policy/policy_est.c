@@ -9,7 +9,7 @@
  */
 #include "policy_internal.h"
 
-uint64_t pol_clamp(uint64_t x, uint64_t lo, uint64_t hi)
+uint64_t bln_pol_clamp(uint64_t x, uint64_t lo, uint64_t hi)
 {
 	if (x < lo)
 		return lo;
@@ -18,7 +18,7 @@ uint64_t pol_clamp(uint64_t x, uint64_t lo, uint64_t hi)
 	return x;
 }
 
-uint64_t pol_q_up(uint64_t x, uint64_t step)
+uint64_t bln_pol_q_up(uint64_t x, uint64_t step)
 {
 	uint64_t r = x % step;
 
@@ -29,7 +29,7 @@ uint64_t pol_q_up(uint64_t x, uint64_t step)
 	return x + (step - r);
 }
 
-uint64_t pol_q_down(uint64_t x, uint64_t step)
+uint64_t bln_pol_q_down(uint64_t x, uint64_t step)
 {
 	return x - x % step;
 }
@@ -47,7 +47,7 @@ static uint64_t delta(uint64_t cur, uint64_t prev)
 
 /* Guest available memory (bytes): MemAvailable if reported, else free plus
  * disk caches; never above the guest's total. */
-uint64_t pol_guest_avail(const struct bln_policy_vm *vm)
+uint64_t bln_pol_guest_avail(const struct bln_policy_vm *vm)
 {
 	uint64_t a = vm->avail_bytes;
 
@@ -61,8 +61,8 @@ uint64_t pol_guest_avail(const struct bln_policy_vm *vm)
 
 /* Active bytes A = f * P (P = actual); a VM without stats counts as fully
  * active. */
-uint64_t pol_active_bytes(const struct bln_policy_vm *vm,
-                          const struct bln_policy_vm_state *s)
+uint64_t bln_pol_active_bytes(const struct bln_policy_vm *vm,
+                              const struct bln_policy_vm_state *s)
 {
 	if (!vm->stats_valid)
 		return vm->actual_bytes;
@@ -72,7 +72,7 @@ uint64_t pol_active_bytes(const struct bln_policy_vm *vm,
 /* Waldspurger's shares-per-page ratio, in shares per byte:
  * rho = S / (P * (f + k (1 - f))) = S / (A + k (P - A)) with A = f P; for an
  * allocation below the active size every byte counts once. */
-double pol_rho(double shares, double active, double alloc, double k)
+double bln_pol_rho(double shares, double active, double alloc, double k)
 {
 	double cost;
 
@@ -102,8 +102,8 @@ static uint64_t agg_floor(const struct bln_policy_params *p, uint64_t x,
 
 /* The reservation the baselines see: min moved toward max by the
  * aggressiveness (a = 1 keeps min). */
-uint64_t pol_effective_min(const struct bln_policy_params *p,
-                           const struct bln_policy_vm *vm)
+uint64_t bln_pol_effective_min(const struct bln_policy_params *p,
+                               const struct bln_policy_vm *vm)
 {
 	return agg_floor(p, vm->min_bytes, vm->max_bytes);
 }
@@ -155,10 +155,10 @@ static uint64_t tick_scaled(const struct bln_policy_params *p,
 
 /* What the counters show since the previous step (docs/policy.md,
  * "Estimator"). */
-void pol_evidence(const struct bln_policy_params *p,
-                  const struct bln_policy_vm *vm,
-                  const struct bln_policy_vm_state *s, uint64_t used,
-                  struct pol_ev *e)
+void bln_pol_evidence(const struct bln_policy_params *p,
+                      const struct bln_policy_vm *vm,
+                      const struct bln_policy_vm_state *s, uint64_t used,
+                      struct pol_ev *e)
 {
 	uint64_t d_min = delta(vm->minor_faults, s->prev_minflt);
 	uint64_t d_maj = delta(vm->major_faults, s->prev_majflt);
@@ -184,8 +184,8 @@ void pol_evidence(const struct bln_policy_params *p,
 /* Urgent: demand with available memory about to collapse (within a
  * quarter margin plus one tick of growth at the last rate), or an OOM
  * kill.  The reclaim floor leaves at least half a margin: a dead band. */
-bool pol_urgent_ev(const struct bln_policy_params *p, uint64_t avail,
-                   const struct pol_ev *e)
+bool bln_pol_urgent_ev(const struct bln_policy_params *p, uint64_t avail,
+                       const struct pol_ev *e)
 {
 	if (e->oom)
 		return true;
@@ -218,13 +218,13 @@ static void save_counters(const struct bln_policy_vm *vm,
 
 /* used = what the guest has resident plus the memory it cannot see (kernel
  * image, struct pages): in units of the allocation P = actual. */
-uint64_t pol_guest_used(const struct bln_policy_vm *vm)
+uint64_t bln_pol_guest_used(const struct bln_policy_vm *vm)
 {
 	uint64_t over = vm->actual_bytes > vm->total_bytes
 	                        ? vm->actual_bytes - vm->total_bytes
 	                        : 0;
 
-	return vm->total_bytes - pol_guest_avail(vm) + over;
+	return vm->total_bytes - bln_pol_guest_avail(vm) + over;
 }
 
 static double decay(double w, double dt, double tc)
@@ -294,7 +294,7 @@ static void estimate_stats(struct pol_ctx *c, size_t i)
 {
 	const struct bln_policy_vm *vm = &c->vms[i];
 	struct bln_policy_vm_state *s = &c->vst[i];
-	uint64_t avail = pol_guest_avail(vm), used = pol_guest_used(vm);
+	uint64_t avail = bln_pol_guest_avail(vm), used = bln_pol_guest_used(vm);
 	uint64_t want;
 	struct pol_ev e;
 
@@ -303,8 +303,8 @@ static void estimate_stats(struct pol_ctx *c, size_t i)
 		s->ws_bytes = used;
 		s->last_active_ms = c->now;
 	}
-	pol_evidence(c->p, vm, s, used, &e);
-	s->urgent = pol_urgent_ev(c->p, avail, &e);
+	bln_pol_evidence(c->p, vm, s, used, &e);
+	s->urgent = bln_pol_urgent_ev(c->p, avail, &e);
 	/* no history: a collapse alone counts (as in bln_policy_urgent) */
 	if (!s->seen && avail < c->p->margin_bytes / 4)
 		s->urgent = true;
@@ -312,13 +312,14 @@ static void estimate_stats(struct pol_ctx *c, size_t i)
 	want = s->ws_bytes + c->p->margin_bytes;
 	if (s->urgent)
 		want += burst(c, &e);
-	s->want_bytes = pol_clamp(want, vm->min_bytes, vm->max_bytes);
+	s->want_bytes = bln_pol_clamp(want, vm->min_bytes, vm->max_bytes);
 	s->need_bytes = s->ws_bytes;
 	s->used_bytes = used;
-	s->floor_bytes = agg_floor(c->p,
-	                           pol_clamp(s->ws_bytes + floor_headroom(c),
-	                                     vm->min_bytes, vm->max_bytes),
-	                           vm->max_bytes);
+	s->floor_bytes =
+	        agg_floor(c->p,
+	                  bln_pol_clamp(s->ws_bytes + floor_headroom(c),
+	                                vm->min_bytes, vm->max_bytes),
+	                  vm->max_bytes);
 	s->seen = true;
 	save_counters(vm, s, used);
 }
@@ -334,19 +335,19 @@ static void estimate_blind(struct pol_ctx *c, size_t i, uint64_t t0)
 	s->need_bytes = vm->actual_bytes;
 	s->used_bytes = vm->actual_bytes;
 	s->want_bytes = t0;
-	s->floor_bytes = pol_clamp(vm->actual_bytes + c->p->margin_bytes,
-	                           vm->min_bytes, vm->max_bytes);
+	s->floor_bytes = bln_pol_clamp(vm->actual_bytes + c->p->margin_bytes,
+	                               vm->min_bytes, vm->max_bytes);
 }
 
 /* Pass 1 over the VMs: estimator, allowance, sums, and every out[i] set to
  * the unchanged target. */
-void pol_estimate(struct pol_ctx *c)
+void bln_pol_estimate(struct pol_ctx *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		const struct bln_policy_vm *vm = &c->vms[i];
 		struct bln_policy_vm_state *s = &c->vst[i];
-		uint64_t t0 = pol_clamp(vm->target_bytes, vm->min_bytes,
-		                        vm->max_bytes);
+		uint64_t t0 = bln_pol_clamp(vm->target_bytes, vm->min_bytes,
+		                            vm->max_bytes);
 
 		c->out[i].target_bytes = t0;
 		c->out[i].reason = vm->pinned               ? BLN_REASON_PINNED
@@ -370,9 +371,9 @@ void pol_estimate(struct pol_ctx *c)
  * hard_pct).  PSI some avg10 >= psi_some_hard holds the state at HARD or
  * worse.
  */
-enum bln_host_state pol_host_state(const struct bln_policy_params *p,
-                                   enum bln_host_state prev, double free,
-                                   double ref, double psi_some)
+enum bln_host_state bln_pol_host_state(const struct bln_policy_params *p,
+                                       enum bln_host_state prev, double free,
+                                       double ref, double psi_some)
 {
 	const double enter[BLN_HOST_NR] = {0, p->soft_pct, p->hard_pct,
 	                                   p->low_pct};
@@ -393,7 +394,8 @@ enum bln_host_state pol_host_state(const struct bln_policy_params *p,
 	return (enum bln_host_state)s;
 }
 
-void pol_set(struct pol_ctx *c, size_t i, uint64_t target, enum bln_reason why)
+void bln_pol_set(struct pol_ctx *c, size_t i, uint64_t target,
+                 enum bln_reason why)
 {
 	c->out[i].target_bytes = target;
 	c->out[i].reason = why;

@@ -43,7 +43,7 @@ static uint64_t wf_cap(const struct pol_ctx *c, size_t i, enum wf_mode m)
 
 	if (vm->pinned)
 		return 0;
-	t0 = pol_clamp(vm->target_bytes, vm->min_bytes, vm->max_bytes);
+	t0 = bln_pol_clamp(vm->target_bytes, vm->min_bytes, vm->max_bytes);
 	if (!wf_shrinks(m)) {
 		/* never give back in the step that took (last resort) */
 		if (s->urgent != (m == WF_GROW_URGENT) || s->want_bytes <= t ||
@@ -86,9 +86,9 @@ static double level_of(double shares, double act, double k, double p)
 static double wf_amount(const struct pol_ctx *c, size_t i, enum wf_mode m,
                         double x, uint64_t cap)
 {
-	double a = alloc_at((double)c->vms[i].shares,
-	                    (double)pol_active_bytes(&c->vms[i], &c->vst[i]),
-	                    c->k, x);
+	double a = alloc_at(
+	        (double)c->vms[i].shares,
+	        (double)bln_pol_active_bytes(&c->vms[i], &c->vst[i]), c->k, x);
 	double t = (double)c->out[i].target_bytes;
 	double d = wf_shrinks(m) ? t - a : a - t;
 
@@ -124,9 +124,10 @@ static double wf_bounds(const struct pol_ctx *c, enum wf_mode m, double *hi)
 		if (!cap)
 			continue;
 		caps += (double)cap;
-		lv = level_of((double)c->vms[i].shares,
-		              (double)pol_active_bytes(&c->vms[i], &c->vst[i]),
-		              c->k, (double)(wf_shrinks(m) ? t : t + cap));
+		lv = level_of(
+		        (double)c->vms[i].shares,
+		        (double)bln_pol_active_bytes(&c->vms[i], &c->vst[i]),
+		        c->k, (double)(wf_shrinks(m) ? t : t + cap));
 		if (lv > *hi)
 			*hi = lv;
 	}
@@ -169,14 +170,14 @@ static uint64_t wf_new_target(const struct pol_ctx *c, size_t i, enum wf_mode m,
 	if (wf_shrinks(m)) {
 		v = t - d;
 		return v <= vm->min_bytes ? vm->min_bytes
-		                          : pol_q_up(v, c->p->step_bytes);
+		                          : bln_pol_q_up(v, c->p->step_bytes);
 	}
 	v = t + d;
 	if (v >= vm->max_bytes)
 		return vm->max_bytes;
 	/* Fully funded urgent grants round up: never less than asked. */
-	v = all && m == WF_GROW_URGENT ? pol_q_up(v, c->p->step_bytes)
-	                               : pol_q_down(v, c->p->step_bytes);
+	v = all && m == WF_GROW_URGENT ? bln_pol_q_up(v, c->p->step_bytes)
+	                               : bln_pol_q_down(v, c->p->step_bytes);
 	return v > vm->max_bytes ? vm->max_bytes : v;
 }
 
@@ -218,7 +219,7 @@ static double wf_run(struct pol_ctx *c, enum wf_mode m, double goal)
 		if (wf_shrinks(m) ? nt >= t : nt <= t)
 			continue;
 		moved += wf_shrinks(m) ? (double)(t - nt) : (double)(nt - t);
-		pol_set(c, i, nt, wf_reason(c, i, m, nt));
+		bln_pol_set(c, i, nt, wf_reason(c, i, m, nt));
 	}
 	return moved;
 }
@@ -262,7 +263,7 @@ static double min_d(double a, double b)
 	return a < b ? a : b;
 }
 
-void pol_step_idletax(struct pol_ctx *c)
+void bln_pol_step_idletax(struct pol_ctx *c)
 {
 	const struct bln_policy_params *p = c->p;
 	double t_high = p->high_pct / 100.0 * c->ref;

@@ -77,34 +77,35 @@ struct pol_ev {
 };
 
 /* policy_est.c */
-uint64_t pol_clamp(uint64_t x, uint64_t lo, uint64_t hi);
-uint64_t pol_q_up(uint64_t x, uint64_t step);
-uint64_t pol_q_down(uint64_t x, uint64_t step);
-uint64_t pol_guest_avail(const struct bln_policy_vm *vm);
-uint64_t pol_guest_used(const struct bln_policy_vm *vm);
-void pol_evidence(const struct bln_policy_params *p,
-                  const struct bln_policy_vm *vm,
-                  const struct bln_policy_vm_state *s, uint64_t used,
-                  struct pol_ev *e);
-bool pol_urgent_ev(const struct bln_policy_params *p, uint64_t avail,
-                   const struct pol_ev *e);
-uint64_t pol_active_bytes(const struct bln_policy_vm *vm,
-                          const struct bln_policy_vm_state *s);
-double pol_rho(double shares, double active, double alloc, double k);
-uint64_t pol_effective_min(const struct bln_policy_params *p,
-                           const struct bln_policy_vm *vm);
-void pol_estimate(struct pol_ctx *c);
-enum bln_host_state pol_host_state(const struct bln_policy_params *p,
-                                   enum bln_host_state prev, double free,
-                                   double ref, double psi_some);
-void pol_set(struct pol_ctx *c, size_t i, uint64_t target, enum bln_reason why);
+uint64_t bln_pol_clamp(uint64_t x, uint64_t lo, uint64_t hi);
+uint64_t bln_pol_q_up(uint64_t x, uint64_t step);
+uint64_t bln_pol_q_down(uint64_t x, uint64_t step);
+uint64_t bln_pol_guest_avail(const struct bln_policy_vm *vm);
+uint64_t bln_pol_guest_used(const struct bln_policy_vm *vm);
+void bln_pol_evidence(const struct bln_policy_params *p,
+                      const struct bln_policy_vm *vm,
+                      const struct bln_policy_vm_state *s, uint64_t used,
+                      struct pol_ev *e);
+bool bln_pol_urgent_ev(const struct bln_policy_params *p, uint64_t avail,
+                       const struct pol_ev *e);
+uint64_t bln_pol_active_bytes(const struct bln_policy_vm *vm,
+                              const struct bln_policy_vm_state *s);
+double bln_pol_rho(double shares, double active, double alloc, double k);
+uint64_t bln_pol_effective_min(const struct bln_policy_params *p,
+                               const struct bln_policy_vm *vm);
+void bln_pol_estimate(struct pol_ctx *c);
+enum bln_host_state bln_pol_host_state(const struct bln_policy_params *p,
+                                       enum bln_host_state prev, double free,
+                                       double ref, double psi_some);
+void bln_pol_set(struct pol_ctx *c, size_t i, uint64_t target,
+                 enum bln_reason why);
 
 /* policy_idletax.c */
-void pol_step_idletax(struct pol_ctx *c);
+void bln_pol_step_idletax(struct pol_ctx *c);
 
 /* policy_baselines.c */
-void pol_proxmox_alg1(struct pol_ctx *c, int64_t goal);
-void pol_step_proxmox(struct pol_ctx *c);
-void pol_step_mom(struct pol_ctx *c);
+void bln_pol_proxmox_alg1(struct pol_ctx *c, int64_t goal);
+void bln_pol_step_proxmox(struct pol_ctx *c);
+void bln_pol_step_mom(struct pol_ctx *c);
 
 #endif

@@ -280,7 +280,7 @@ static void test_set(void **state)
 	json_object_put(rep);
 	t->fq.balloon_error = NULL;
 	assert_int_equal(bd_vm_find(&t->r.bd, "web")->target, 512 * MiB);
-	assert_int_equal(vm_errors(bd_vm_find(&t->r.bd, "web")), 1);
+	assert_int_equal(bd_vm_errors(bd_vm_find(&t->r.bd, "web")), 1);
 
 	rep = ok(t, "{\"v\":1,\"cmd\":\"policy-release\",\"args\":{\"vm\":"
 	            "\"web\"}}");
@@ -584,11 +584,11 @@ static void test_policy_verbs(void **state)
 static void test_peer_allowed(void **state)
 {
 	(void)state;
-	assert_true(ctl_peer_allowed(0, 0, false, 0));
-	assert_true(ctl_peer_allowed(getuid(), 1234, false, 0));
-	assert_false(ctl_peer_allowed(65534, 65534, false, 0));
-	assert_true(ctl_peer_allowed(65534, 65534, true, 65534));
-	assert_false(ctl_peer_allowed(65534, 65534, true, 4321));
+	assert_true(bd_ctl_peer_allowed(0, 0, false, 0));
+	assert_true(bd_ctl_peer_allowed(getuid(), 1234, false, 0));
+	assert_false(bd_ctl_peer_allowed(65534, 65534, false, 0));
+	assert_true(bd_ctl_peer_allowed(65534, 65534, true, 65534));
+	assert_false(bd_ctl_peer_allowed(65534, 65534, true, 4321));
 }
 
 /* A real peer of another uid: the socket mode lets it in, the credential

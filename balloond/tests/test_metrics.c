@@ -24,7 +24,7 @@
 
 static struct vm *fake_vm(struct rig *r, const char *name)
 {
-	struct vm *vm = vm_new(&r->bd, name, "/nonexistent/bd-metrics.qmp");
+	struct vm *vm = bd_vm_new(&r->bd, name, "/nonexistent/bd-metrics.qmp");
 
 	assert_non_null(vm);
 	assert_int_equal(bd_vm_append(&r->bd, vm), 0);

@@ -119,8 +119,8 @@ static int setup(void **state)
 
 	assert_int_equal(bd_loop_init(&t->loop), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	qmp_init(&t->q, &t->loop, &cbs, t);
-	assert_int_equal(qmp_open_fd(&t->q, sv[0]), 0);
+	bd_qmp_init(&t->q, &t->loop, &cbs, t);
+	assert_int_equal(bd_qmp_open_fd(&t->q, sv[0]), 0);
 	t->peer = sv[1];
 	*state = t;
 	return 0;
@@ -130,7 +130,7 @@ static int teardown(void **state)
 {
 	struct t *t = *state;
 
-	qmp_close(&t->q);
+	bd_qmp_close(&t->q);
 	close(t->peer);
 	bd_loop_fini(&t->loop);
 	free(t);
@@ -163,7 +163,7 @@ static void test_handshake(void **state)
 
 	/* nothing can be sent before the handshake */
 	assert_int_equal(
-	        qmp_command(&t->q, "query-balloon", NULL, on_reply, &r),
+	        bd_qmp_command(&t->q, "query-balloon", NULL, on_reply, &r),
 	        -ENOTCONN);
 	handshake(t);
 	assert_int_equal(t->q.peer_pid, getpid());
@@ -179,9 +179,9 @@ static void test_ids_out_of_order(void **state)
 
 	handshake(t);
 	assert_int_equal(
-	        qmp_command(&t->q, "query-balloon", NULL, on_reply, &a), 0);
+	        bd_qmp_command(&t->q, "query-balloon", NULL, on_reply, &a), 0);
 	assert_int_equal(
-	        qmp_command(&t->q, "query-balloon", NULL, on_reply, &b), 0);
+	        bd_qmp_command(&t->q, "query-balloon", NULL, on_reply, &b), 0);
 	ida = peer_read(t, cmd, sizeof(cmd));
 	idb = peer_read(t, cmd, sizeof(cmd));
 	assert_int_not_equal(ida, idb);
@@ -206,9 +206,9 @@ static void test_error_shape(void **state)
 	int64_t id;
 
 	handshake(t);
-	assert_int_equal(qmp_command(&t->q, "balloon",
-	                             json_tokener_parse("{\"value\": 1}"),
-	                             on_reply, &r),
+	assert_int_equal(bd_qmp_command(&t->q, "balloon",
+	                                json_tokener_parse("{\"value\": 1}"),
+	                                on_reply, &r),
 	                 0);
 	id = peer_read(t, cmd, sizeof(cmd));
 	assert_string_equal(cmd, "balloon");
@@ -232,11 +232,11 @@ static void test_events(void **state)
 	peer_say(t, "{\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": "
 	            "5}}\n");
 	assert_int_equal(t->nevents, 0);
-	qmp_close(&t->q);
+	bd_qmp_close(&t->q);
 	close(t->peer);
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(qmp_open_fd(&t->q, sv[0]), 0);
+	assert_int_equal(bd_qmp_open_fd(&t->q, sv[0]), 0);
 	t->peer = sv[1];
 	t->ready = 0;
 	handshake(t);
@@ -275,7 +275,7 @@ static void test_garbage_keeps_link(void **state)
 	assert_int_equal(t->closed, 0);
 	/* still usable */
 	assert_int_equal(
-	        qmp_command(&t->q, "query-balloon", NULL, on_reply, &r), 0);
+	        bd_qmp_command(&t->q, "query-balloon", NULL, on_reply, &r), 0);
 	id = peer_read(t, cmd, sizeof(cmd));
 	snprintf(buf, sizeof(buf),
 	         "{\"return\": {\"actual\": 7}, \"id\": %lld}\n",
@@ -341,9 +341,10 @@ static void test_eof_fails_pending(void **state)
 	struct reply a = {0}, b = {0};
 
 	handshake(t);
-	assert_int_equal(qmp_command(&t->q, "balloon", NULL, on_reply, &a), 0);
+	assert_int_equal(bd_qmp_command(&t->q, "balloon", NULL, on_reply, &a),
+	                 0);
 	assert_int_equal(
-	        qmp_command(&t->q, "query-balloon", NULL, on_reply, &b), 0);
+	        bd_qmp_command(&t->q, "query-balloon", NULL, on_reply, &b), 0);
 	close(t->peer);
 	t->peer = -1;
 	pump(t);
@@ -364,10 +365,10 @@ static void test_timeouts(void **state)
 
 	handshake(t);
 	assert_int_equal(
-	        qmp_command(&t->q, "query-balloon", NULL, on_reply, &r), 0);
-	qmp_expire(&t->q, bc_now_ms() + 10);
+	        bd_qmp_command(&t->q, "query-balloon", NULL, on_reply, &r), 0);
+	bd_qmp_expire(&t->q, bc_now_ms() + 10);
 	assert_int_equal(r.calls, 0);
-	qmp_expire(&t->q, bc_now_ms() + QMP_CMD_TIMEOUT_MS + 10);
+	bd_qmp_expire(&t->q, bc_now_ms() + QMP_CMD_TIMEOUT_MS + 10);
 	assert_int_equal(r.calls, 1);
 	assert_string_equal(r.cls, QMP_ERR_TIMEOUT);
 	assert_int_equal(t->closed, 0);
@@ -377,7 +378,7 @@ static void test_handshake_timeout(void **state)
 {
 	struct t *t = *state;
 
-	qmp_expire(&t->q, bc_now_ms() + QMP_HANDSHAKE_MS + 10);
+	bd_qmp_expire(&t->q, bc_now_ms() + QMP_HANDSHAKE_MS + 10);
 	assert_int_equal(t->closed, 1);
 	assert_int_equal(t->closed_err, -ETIMEDOUT);
 }
@@ -390,8 +391,8 @@ static void test_open_path(void **state)
 
 	(void)state;
 	assert_int_equal(bd_loop_init(&loop), 0);
-	qmp_init(&q, &loop, &cbs, &t);
-	assert_int_equal(qmp_open(&q, "/nonexistent/balloond-test.qmp"),
+	bd_qmp_init(&q, &loop, &cbs, &t);
+	assert_int_equal(bd_qmp_open(&q, "/nonexistent/balloond-test.qmp"),
 	                 -ENOENT);
 	assert_false(qmp_is_open(&q));
 	bd_loop_fini(&loop);

@@ -402,7 +402,7 @@ static void test_urgent_step(void **state)
 	t->web.last_update = bc_wall_s();
 	pthread_mutex_unlock(&t->web.lock);
 	/* the stats poll is on the tick too: trigger one poll by hand */
-	vm_tick(bd_vm_find(&t->r.bd, "web"), bc_now_ms(), true);
+	bd_vm_tick(bd_vm_find(&t->r.bd, "web"), bc_now_ms(), true);
 	assert_true(rig_until(&t->r, stepped, &t->r.bd, 1000));
 	assert_int_equal(t->r.bd.cnt.step_errors, 0);
 	rig_pump(&t->r, 100);

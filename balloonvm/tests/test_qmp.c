@@ -48,7 +48,7 @@ static struct json_object *req(struct fix *f, const char *text)
 
 	assert_non_null(r);
 	json_object_put(f->last);
-	f->last = qmp_dispatch(&f->s, &fake_backend, &f->vm, r);
+	f->last = bvm_qmp_dispatch(&f->s, &fake_backend, &f->vm, r);
 	json_object_put(r);
 	assert_non_null(f->last);
 	return f->last;
@@ -94,7 +94,7 @@ static void negotiate(struct fix *f)
 
 static void test_greeting(void **state)
 {
-	struct json_object *g = qmp_greeting(), *qmp, *ver, *q;
+	struct json_object *g = bvm_qmp_greeting(), *qmp, *ver, *q;
 
 	(void)state;
 	qmp = get(g, "QMP");
@@ -197,7 +197,7 @@ static void test_query_status_version_commands(void **state)
 {
 	struct fix *f = *state;
 	struct json_object *r;
-	const char *const *names = qmp_command_names();
+	const char *const *names = bvm_qmp_command_names();
 	size_t n = 0;
 
 	negotiate(f);
@@ -337,10 +337,10 @@ static void test_qom_stats(void **state)
 	assert_int_equal(json_object_get_int64(get(st, "stat-major-faults")),
 	                 -1);
 	for (unsigned t = 0; t < VIRTIO_BALLOON_S_NR; t++)
-		assert_true(has(st, qmp_stat_name(t)));
-	assert_string_equal(qmp_stat_name(VIRTIO_BALLOON_S_DIRECT_RECLAIM),
+		assert_true(has(st, bvm_qmp_stat_name(t)));
+	assert_string_equal(bvm_qmp_stat_name(VIRTIO_BALLOON_S_DIRECT_RECLAIM),
 	                    "stat-direct-reclaims");
-	assert_null(qmp_stat_name(VIRTIO_BALLOON_S_NR));
+	assert_null(bvm_qmp_stat_name(VIRTIO_BALLOON_S_NR));
 }
 
 static void test_qom_interval(void **state)
@@ -514,7 +514,7 @@ static void test_event_shape(void **state)
 
 	(void)state;
 	json_object_object_add(d, "actual", json_object_new_int64(42));
-	e = qmp_event("BALLOON_CHANGE", d);
+	e = bvm_qmp_event("BALLOON_CHANGE", d);
 	assert_string_equal(json_object_get_string(get(e, "event")),
 	                    "BALLOON_CHANGE");
 	assert_int_equal(json_object_get_int64(get(get(e, "data"), "actual")),
@@ -524,7 +524,7 @@ static void test_event_shape(void **state)
 	assert_in_range(json_object_get_int64(get(ts, "microseconds")), 0,
 	                999999);
 	json_object_put(e);
-	e = qmp_event("SHUTDOWN", NULL);
+	e = bvm_qmp_event("SHUTDOWN", NULL);
 	assert_false(has(e, "data"));
 	json_object_put(e);
 }

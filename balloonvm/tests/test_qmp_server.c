@@ -46,9 +46,9 @@ static int setup(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/qmp.sock", f->dir);
 	f->vm.ram = UINT64_C(1) << 30;
 	f->vm.actual = f->vm.ram;
-	assert_int_equal(vm_loop_init(&f->loop), 0);
-	assert_int_equal(qmp_server_init(&f->srv, &f->loop, f->path,
-	                                 &fake_backend, &f->vm),
+	assert_int_equal(bvm_vm_loop_init(&f->loop), 0);
+	assert_int_equal(bvm_qmp_server_init(&f->srv, &f->loop, f->path,
+	                                     &fake_backend, &f->vm),
 	                 0);
 	*state = f;
 	return 0;
@@ -58,9 +58,9 @@ static int teardown(void **state)
 {
 	struct fix *f = *state;
 
-	qmp_server_fini(&f->srv);
+	bvm_qmp_server_fini(&f->srv);
 	assert_int_equal(access(f->path, F_OK), -1); /* unlinked */
-	vm_loop_fini(&f->loop);
+	bvm_vm_loop_fini(&f->loop);
 	rmdir(f->dir);
 	free(f);
 	return 0;
@@ -68,8 +68,8 @@ static int teardown(void **state)
 
 static void pump(struct fix *f, int timeout_ms)
 {
-	assert_true(vm_loop_run_once(&f->loop, timeout_ms) >= 0);
-	qmp_server_tick(&f->srv, bc_now_ms());
+	assert_true(bvm_vm_loop_run_once(&f->loop, timeout_ms) >= 0);
+	bvm_qmp_server_tick(&f->srv, bc_now_ms());
 }
 
 static void cli_open(struct fix *f, struct cli *c)
@@ -189,7 +189,7 @@ static void test_two_sessions(void **state)
 
 	cli_start(f, &a, true);
 	cli_start(f, &b, false);
-	assert_int_equal(qmp_server_clients(&f->srv), 2);
+	assert_int_equal(bvm_qmp_server_clients(&f->srv), 2);
 	send_str(f, &b, "{\"execute\":\"query-status\",\"id\":1}\n");
 	o = recv_msg(f, &b);
 	assert_string_equal(err_class(o), "CommandNotFound");
@@ -208,9 +208,9 @@ static void test_two_sessions(void **state)
 	assert_int_equal(f->vm.target, (1u << 30) / 2 / 4096);
 	/* a client that goes away does not disturb the other */
 	cli_close(&b);
-	for (int i = 0; i < 20 && qmp_server_clients(&f->srv) != 1; i++)
+	for (int i = 0; i < 20 && bvm_qmp_server_clients(&f->srv) != 1; i++)
 		pump(f, 5);
-	assert_int_equal(qmp_server_clients(&f->srv), 1);
+	assert_int_equal(bvm_qmp_server_clients(&f->srv), 1);
 	expect_ok(f, &a, 5);
 	cli_close(&a);
 }
@@ -296,22 +296,23 @@ static void test_events(void **state)
 
 	cli_start(f, &a, true);
 	cli_start(f, &b, false);
-	qmp_server_emit(&f->srv, "BALLOON_CHANGE", actual_data(1));
-	qmp_server_emit(&f->srv, "BALLOON_CHANGE", actual_data(2));
-	qmp_server_emit(&f->srv, "BALLOON_CHANGE", actual_data(3));
+	bvm_qmp_server_emit(&f->srv, "BALLOON_CHANGE", actual_data(1));
+	bvm_qmp_server_emit(&f->srv, "BALLOON_CHANGE", actual_data(2));
+	bvm_qmp_server_emit(&f->srv, "BALLOON_CHANGE", actual_data(3));
 	o = recv_msg(f, &a);
 	assert_int_equal(actual_of(o), 1);
 	json_object_put(o);
 	/* the rest is held until the period ends; then only the latest */
 	assert_null(recv_within(f, &a, 100));
-	assert_int_equal(qmp_server_tick(&f->srv, bc_now_ms() + 1500), 1000);
+	assert_int_equal(bvm_qmp_server_tick(&f->srv, bc_now_ms() + 1500),
+	                 1000);
 	o = recv_msg(f, &a);
 	assert_int_equal(actual_of(o), 3);
 	json_object_put(o);
 	assert_null(recv_within(f, &a, 50));
 	/* other events are not throttled */
-	qmp_server_emit(&f->srv, "SHUTDOWN", NULL);
-	qmp_server_emit(&f->srv, "SHUTDOWN", NULL);
+	bvm_qmp_server_emit(&f->srv, "SHUTDOWN", NULL);
+	bvm_qmp_server_emit(&f->srv, "SHUTDOWN", NULL);
 	for (int i = 0; i < 2; i++) {
 		o = recv_msg(f, &a);
 		assert_string_equal(json_object_get_string(get(o, "event")),
@@ -338,7 +339,7 @@ static void test_client_limit(void **state)
 	assert_null(recv_within(f, &c[QMP_MAX_CLIENTS], 500));
 	assert_true(c[QMP_MAX_CLIENTS].eof);
 	assert_int_equal(f->srv.rejected, 1);
-	assert_int_equal(qmp_server_clients(&f->srv), QMP_MAX_CLIENTS);
+	assert_int_equal(bvm_qmp_server_clients(&f->srv), QMP_MAX_CLIENTS);
 	for (int i = 0; i <= QMP_MAX_CLIENTS; i++)
 		cli_close(&c[i]);
 }
@@ -355,9 +356,9 @@ static void test_slow_reader(void **state)
 	/* 16 MiB of replies nobody reads: the server gives up on it */
 	for (int i = 0; i < 16; i++)
 		send_str(f, &slow, req);
-	for (int i = 0; i < 100 && qmp_server_clients(&f->srv) == 2; i++)
+	for (int i = 0; i < 100 && bvm_qmp_server_clients(&f->srv) == 2; i++)
 		pump(f, 5);
-	assert_int_equal(qmp_server_clients(&f->srv), 1);
+	assert_int_equal(bvm_qmp_server_clients(&f->srv), 1);
 	f->vm.memory_blob = 0;
 	expect_ok(f, &a, 1);
 	cli_close(&slow);
@@ -376,8 +377,8 @@ static void test_quit_and_drain(void **state)
 	assert_int_equal(json_object_get_int(get(o, "id")), 1);
 	json_object_put(o);
 	assert_int_equal(f->vm.quits, 1);
-	qmp_server_emit(&f->srv, "SHUTDOWN", NULL);
-	qmp_server_drain(&f->srv, 100);
+	bvm_qmp_server_emit(&f->srv, "SHUTDOWN", NULL);
+	bvm_qmp_server_drain(&f->srv, 100);
 	assert_int_equal(bc_jsonl_read(&a.rd, a.fd) > 0, 1);
 	assert_int_equal(bc_jsonl_next(&a.rd, &o), 1);
 	assert_string_equal(json_object_get_string(get(o, "event")),
@@ -440,7 +441,7 @@ static void test_guest_wait(void **state)
 	expect_ok(f, &a, 10);
 	/* c is gone at once; its request still runs on the worker (which
 	 * writes next_id), and the client's memory goes with the reply. */
-	assert_int_equal(qmp_server_clients(&f->srv), 2);
+	assert_int_equal(bvm_qmp_server_clients(&f->srv), 2);
 	for (int i = 0; i < 100 && worker_added(f) != 2; i++)
 		pump(f, 20);
 	assert_int_equal(worker_added(f), 2);

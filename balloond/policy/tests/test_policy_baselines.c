@@ -50,7 +50,7 @@ static void alg1_case(const struct pve_vm *v, size_t n, int64_t goal,
 	c.vst = vst;
 	c.out = out;
 	c.n = n;
-	pol_proxmox_alg1(&c, goal);
+	bln_pol_proxmox_alg1(&c, goal);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t exp = want[i] ? want[i] : v[i].balloon;
 
