@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "device_int.h"
@@ -16,6 +17,33 @@
 #define DEFAULT_QUEUE_MAX 1024
 #define DEFAULT_MAX_PFNS  65536
 #define MAX_PFNS_LIMIT    (1u << 24)
+
+/*
+ * The declared backing decides the release call, so a wrong declaration
+ * would make every release fail or, worse, succeed without freeing anything
+ * (MADV_DONTNEED on a shared mapping only unmaps).  Refuse what can be told
+ * cheaply: an unknown kind, ANON with an fd, MEMFD/FILE without one, or an
+ * fd that is not an open regular file (memfds are) at least ram.size long.
+ */
+static int backing_check(const struct bln_device_cfg *cfg)
+{
+	struct stat st;
+
+	switch (cfg->backing) {
+	case BLN_BACKING_ANON:
+		return cfg->ram_fd < 0 ? 0 : -EINVAL;
+	case BLN_BACKING_MEMFD:
+	case BLN_BACKING_FILE:
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (cfg->ram_fd < 0 || fstat(cfg->ram_fd, &st) ||
+	    !S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (uint64_t)st.st_size < cfg->ram.size)
+		return -EINVAL;
+	return 0;
+}
 
 static int cfg_check(const struct bln_device_cfg *cfg)
 {
@@ -26,7 +54,7 @@ static int cfg_check(const struct bln_device_cfg *cfg)
 	if (((uintptr_t)cfg->ram.base & 4095) || (cfg->ram.size & 4095) ||
 	    (cfg->ram.size >> VIRTIO_BALLOON_PFN_SHIFT) > UINT32_MAX + 1ull)
 		return -EINVAL;
-	if (cfg->backing != BLN_BACKING_ANON && cfg->ram_fd < 0)
+	if (backing_check(cfg))
 		return -EINVAL;
 	if ((f & ~BLN_DEVICE_FEATURES) ||
 	    !(f & BLN_FEATURE(VIRTIO_F_VERSION_1)))

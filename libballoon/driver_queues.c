@@ -371,22 +371,24 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Wait for a completion until @deadline (ms); false when it passed. */
-static bool oom_wait(struct bln_driver *drv, uint64_t deadline)
+/* Wait for a completion until @deadline (ms) and reap: 1 waited (call
+ * again), 0 the deadline passed, -EIO a bad used entry. */
+static int oom_wait(struct bln_driver *drv, uint64_t deadline)
 {
 	uint64_t now = now_ms();
 
 	if (now >= deadline)
-		return false;
+		return 0;
 	bln_wait(&drv->cfg.t->irq_fd, 1, (int)(deadline - now));
 	bln_drain(drv->cfg.t->irq_fd);
-	return reap_all(drv) == 0;
+	return reap_all(drv) ? -EIO : 1;
 }
 
 int64_t bln_driver_deflate_oom(struct bln_driver *drv, uint64_t pages)
 {
 	uint64_t deadline = now_ms() + DRV_OOM_WAIT_MS, queued = 0, freed = 0;
 	struct drv_slot *s;
+	int ret = 1;
 
 	if (!drv)
 		return -EINVAL;
@@ -400,7 +402,8 @@ int64_t bln_driver_deflate_oom(struct bln_driver *drv, uint64_t pages)
 	while (queued < pages && drv->nballoon) {
 		s = free_slot(drv, DRV_DEFL);
 		if (!s) {
-			if (!oom_wait(drv, deadline))
+			ret = oom_wait(drv, deadline);
+			if (ret <= 0)
 				break;
 			continue;
 		}
@@ -414,8 +417,9 @@ int64_t bln_driver_deflate_oom(struct bln_driver *drv, uint64_t pages)
 		bln_drv_kick(drv, BLN_VQ_DEFLATE);
 	}
 	/* MUST_TELL_HOST: the pages are usable only once the host acked. */
-	while (has(drv, MUST_TELL) && drv->oom_acked < queued)
-		if (!oom_wait(drv, deadline))
-			break;
+	while (ret > 0 && has(drv, MUST_TELL) && drv->oom_acked < queued)
+		ret = oom_wait(drv, deadline);
+	if (ret < 0) /* the device is broken; bln_driver_step() says so too */
+		return ret;
 	return (int64_t)(freed + drv->oom_acked);
 }

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * prim.c - the memory primitives layer: every memfd_create, mmap, munmap,
- * madvise and fallocate of libballoon passes through here, so tests can count
- * the calls and make any of them fail on demand.
+ * mprotect, madvise and fallocate of libballoon passes through here, so
+ * tests can count the calls and make any of them fail on demand.
  */
 #include "balloon/bln_prim.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -111,6 +112,19 @@ int bln_prim_unmap(void *addr, size_t size)
 	if (err)
 		return err;
 	return munmap(addr, size) < 0 ? -errno : 0;
+}
+
+int bln_prim_guard(void *addr, size_t len)
+{
+	uint64_t mask = page_size() - 1;
+	int err;
+
+	if (!addr || ((uintptr_t)addr & mask) || !len || (len & mask))
+		return -EINVAL;
+	err = prim_enter(BLN_PRIM_MPROTECT);
+	if (err)
+		return err;
+	return mprotect(addr, len, PROT_NONE) < 0 ? -errno : 0;
 }
 
 static int do_madvise(void *addr, size_t len, int advice)

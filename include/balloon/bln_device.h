@@ -98,7 +98,12 @@ struct bln_guest_stats {
 
 /* Create a device; publishes device_features and queue_max in the
  * registers.  ram.base must be page aligned, ram.size a multiple of 4 KiB
- * and at most 2^32 balloon pages.  Returns 0 or -EINVAL/-ENOMEM. */
+ * and at most 2^32 balloon pages.  The backing declaration is checked as far
+ * as it cheaply can be: -EINVAL for an unknown backing, ANON with a ram_fd
+ * >= 0, MEMFD/FILE whose ram_fd is negative, not open, not a regular file
+ * (memfds are) or shorter than ram.size.  (Whether ram.base really maps ram_fd
+ * is not checked.)  Returns 0, -EINVAL (also for a NULL @cfg/@out or a bad
+ * field) or -ENOMEM. */
 int bln_device_create(const struct bln_device_cfg *cfg,
                       struct bln_device **out);
 void bln_device_destroy(struct bln_device *dev);
@@ -110,17 +115,20 @@ void bln_device_destroy(struct bln_device *dev);
  * requests.  Call it whenever a kick or status eventfd fires (draining them
  * is the caller's choice).  Every rejected request goes back to the used
  * ring with len 0 (stats buffers are held, see bln_device_request_stats).
- * Returns the number of requests handled (>= 0), or -EIO while the device
- * has set NEEDS_RESET (refused features followed by DRIVER_OK, a bad queue
- * setup, a corrupt ring) until the driver resets it; malformed requests
- * are rejected and counted, not fatal.  To stay fair, at most 2 * ring size
- * requests of a queue are handled per call; the device then re-signals that
- * queue's kick_fd to itself so the caller comes back.
+ * Returns the number of requests handled (>= 0), -EINVAL for a NULL @dev,
+ * or -EIO while the device has set NEEDS_RESET (refused features followed by
+ * DRIVER_OK, a bad queue setup, a corrupt ring) until the driver resets it;
+ * malformed requests are rejected and counted, not fatal.  To stay fair, at
+ * most 2 * ring size requests of a queue are handled per call; the device then
+ * re-signals that queue's kick_fd to itself so the caller comes back.
  */
 int bln_device_process(struct bln_device *dev);
 
 /* Set the balloon target (config num_pages, 4 KiB pages) and raise a config
- * change interrupt.  Returns 0 or -EINVAL if beyond guest RAM. */
+ * change interrupt (signal cfg_fd).  Returns 0; -EINVAL for a NULL @dev or a
+ * target beyond guest RAM (nothing changed); or bln_notify()'s -errno if
+ * cfg_fd could not be signalled (the target is stored and
+ * config_generation bumped all the same). */
 int bln_device_set_target(struct bln_device *dev, uint32_t num_pages);
 
 /* Config num_pages (target) and actual (driver-reported), 4 KiB pages. */
@@ -132,7 +140,9 @@ uint64_t bln_device_ballooned(const struct bln_device *dev);
 bool bln_device_is_ballooned(const struct bln_device *dev, uint64_t pfn);
 
 /* Ask the driver for fresh stats: returns the held stats buffer (5.5.6.3).
- * Returns 0, -EAGAIN if no buffer is held yet, -ENOTSUP without STATS_VQ.
+ * Returns 0, -EINVAL for a NULL @dev, -ENOTSUP without STATS_VQ, -EAGAIN if
+ * no buffer is held (not live yet, or already given back).  The used-ring
+ * interrupt goes through bln_notify(), whose failure is not reported.
  * A stats buffer whose contents are malformed is counted (BLN_REJ_STATS,
  * _WRITABLE, _CHAIN) and held like a good one: giving a stats buffer back
  * means "send stats", so only this call ever returns one. */

@@ -112,9 +112,10 @@ void bln_driver_destroy(struct bln_driver *drv);
  * request, send free page reports, and queue inflate/deflate requests toward
  * num_pages.  Returns 1 if more work is pending (call again after waiting on
  * the transport fds; also while ops->alloc_pages cannot supply pages), 0 if
- * the balloon is at its target and idle, -ENODEV if the device refused the
- * features, -EIO if it asks for a reset (NEEDS_RESET) or returned a bad
- * used entry, other -errno.  The caller drains irq_fd/cfg_fd.
+ * the balloon is at its target and idle, -EINVAL for a NULL @drv, -ENODEV
+ * if the device refused the features, -EIO if it asks for a reset
+ * (NEEDS_RESET) or returned a bad used entry, other -errno.  The caller
+ * drains irq_fd/cfg_fd.
  */
 int bln_driver_step(struct bln_driver *drv);
 
@@ -126,8 +127,10 @@ int bln_driver_step(struct bln_driver *drv);
  * irq_fd and draining it) for the device's acks, and pages acked later are
  * freed by bln_driver_step().  Afterwards the driver does not re-inflate
  * until the host sets a target again (config_generation moves).  Returns
- * pages given back by this call (>= 0), -EPERM if not negotiated, -EIO if
- * the device returned a bad used entry.
+ * pages given back by this call (>= 0), -EINVAL for a NULL @drv, -EPERM if
+ * not negotiated, -EIO if the device returned a bad used entry (found before
+ * queueing or while waiting for acks; pages already freed without
+ * MUST_TELL_HOST stay freed and are counted in oom_deflated).
  */
 int64_t bln_driver_deflate_oom(struct bln_driver *drv, uint64_t pages);
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bln_prim.h - the one small layer through which every OS call that touches
- * memory passes (memfd, mmap, munmap, madvise, fallocate).  Keeping them in
- * one place lets tests inject faults (bln_prim_set_fault) and lets the rest of
- * the code reason about backing kinds instead of syscalls.
+ * memory passes (memfd, mmap, munmap, mprotect, madvise, fallocate).  Keeping
+ * them in one place lets tests inject faults (bln_prim_set_fault) and lets
+ * the rest of the code reason about backing kinds instead of syscalls.
  *
  * Return contract: every function returns 0 (or a non-negative value where
  * stated) on success and -errno on failure; none of them prints.
@@ -29,6 +29,7 @@ enum bln_prim_op {
 	BLN_PRIM_MUNMAP,
 	BLN_PRIM_MADVISE,
 	BLN_PRIM_FALLOCATE,
+	BLN_PRIM_MPROTECT,
 	BLN_PRIM_NR_OPS,
 };
 
@@ -60,6 +61,17 @@ int bln_prim_unmap(void *addr, size_t size);
  */
 int bln_prim_release(enum bln_backing backing, int fd, void *base, uint64_t off,
                      uint64_t len);
+
+/*
+ * Make [@addr, @addr + @len) of a mapping inaccessible (PROT_NONE): a guard
+ * page, e.g. right after guest RAM, so that an access past the end faults
+ * (SIGSEGV) deterministically instead of reading whatever is mapped there.
+ * Map the guard together with the region (bln_prim_map(fd, size + guard)),
+ * then guard its tail; bln_prim_unmap() of the whole removes both.  @addr
+ * and @len must be multiples of the host page size.  Returns 0, -EINVAL for
+ * a NULL/misaligned @addr or a @len of 0 or not page aligned, or -errno.
+ */
+int bln_prim_guard(void *addr, size_t len);
 
 /*
  * Ask the kernel to populate [@addr, @addr + @len) ahead of use

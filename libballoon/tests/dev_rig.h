@@ -4,7 +4,9 @@
  * device, and a hand-made driver built from the split virtqueue's driver
  * half, so that every request can be crafted (and broken) at will.  Data
  * pages live below 8 MiB; rings, indirect tables and request buffers above.
- * Included by test_device.c only (static helpers, cmocka assertions).
+ * Guest RAM is a memfd (MEMFD), anonymous memory (ANON) or an unlinked file
+ * in a directory of the test's choice (FILE).  Included by test_device.c and
+ * test_device_rejects.c (static inline helpers, cmocka assertions).
  */
 #ifndef LIBBALLOON_TESTS_DEV_RIG_H
 #define LIBBALLOON_TESTS_DEV_RIG_H
@@ -15,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -51,7 +55,7 @@ struct snap {
 	uint32_t bits[4]; /* bitmap of pages 0..127 */
 };
 
-static void take_snap(struct h *h, struct snap *s)
+static inline void take_snap(struct h *h, struct snap *s)
 {
 	memset(s, 0, sizeof(*s));
 	bln_device_counters(h->dev, &s->c);
@@ -64,8 +68,8 @@ static void take_snap(struct h *h, struct snap *s)
 }
 
 /* The request was rejected for @reason and nothing else changed. */
-static void assert_rejected_only(struct h *h, const struct snap *before,
-                                 enum bln_reject reason)
+static inline void assert_rejected_only(struct h *h, const struct snap *before,
+                                        enum bln_reject reason)
 {
 	struct snap after;
 
@@ -83,12 +87,12 @@ static void assert_rejected_only(struct h *h, const struct snap *before,
 	assert_memory_equal(&after, before, sizeof(after));
 }
 
-static void fill_page(struct h *h, uint32_t pfn, uint8_t v)
+static inline void fill_page(struct h *h, uint32_t pfn, uint8_t v)
 {
 	memset(h->ram + ((uint64_t)pfn << 12), v, 4096);
 }
 
-static bool page_is(struct h *h, uint32_t pfn, uint8_t v)
+static inline bool page_is(struct h *h, uint32_t pfn, uint8_t v)
 {
 	const uint8_t *p = h->ram + ((uint64_t)pfn << 12);
 
@@ -98,7 +102,7 @@ static bool page_is(struct h *h, uint32_t pfn, uint8_t v)
 	return true;
 }
 
-static uint64_t buf_alloc(struct h *h, uint32_t len)
+static inline uint64_t buf_alloc(struct h *h, uint32_t len)
 {
 	uint64_t gpa = BUFS + h->buf_next;
 
@@ -108,7 +112,7 @@ static uint64_t buf_alloc(struct h *h, uint32_t len)
 }
 
 /* Driver side of the status handshake. */
-static void set_status(struct h *h, uint32_t bits)
+static inline void set_status(struct h *h, uint32_t bits)
 {
 	struct bln_regs *r = h->t.regs;
 
@@ -121,12 +125,12 @@ static void set_status(struct h *h, uint32_t bits)
 	r->status_gen = bln_to_le32(bln_le32(r->status_gen) + 1);
 }
 
-static uint32_t status(struct h *h)
+static inline uint32_t status(struct h *h)
 {
 	return bln_le32(h->t.regs->status);
 }
 
-static void setup_queue(struct h *h, unsigned q, uint16_t size)
+static inline void setup_queue(struct h *h, unsigned q, uint16_t size)
 {
 	struct vq_layout l;
 	uint64_t gpa = RINGS + q * 65536u, ind = INDIRECT + q * 65536u;
@@ -145,7 +149,7 @@ static void setup_queue(struct h *h, unsigned q, uint16_t size)
 	r->enabled = bln_to_le16(1);
 }
 
-static void queues_for(struct h *h)
+static inline void queues_for(struct h *h)
 {
 	for (unsigned q = 0; q < BLN_VQ_COUNT; q++) {
 		if (h->vq[q].tokens)
@@ -161,7 +165,7 @@ static void queues_for(struct h *h)
 }
 
 /* Negotiate @features; returns the device's verdict on FEATURES_OK. */
-static bool negotiate(struct h *h, uint64_t features)
+static inline bool negotiate(struct h *h, uint64_t features)
 {
 	h->features = features;
 	set_status(h, 0);
@@ -173,8 +177,25 @@ static bool negotiate(struct h *h, uint64_t features)
 	return status(h) & BLN_STATUS_FEATURES_OK;
 }
 
-static void h_open(struct h *h, enum bln_backing backing, uint64_t offer,
-                   uint64_t features)
+/* An unlinked regular file of RAM bytes in @dir, for FILE backing. */
+static inline int rig_file(const char *dir)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/test-device-XXXXXX", dir);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(ftruncate(fd, RAM), 0);
+	return fd;
+}
+
+/* Guest RAM with @backing (FILE: a file in @dir), a transport and a device
+ * offering @offer; if @features, a driver that negotiated them and set up
+ * the queues (DRIVER_OK). */
+static inline void h_open_in(struct h *h, enum bln_backing backing,
+                             const char *dir, uint64_t offer, uint64_t features)
 {
 	struct bln_device_cfg cfg = {
 	        .backing = backing,
@@ -188,6 +209,8 @@ static void h_open(struct h *h, enum bln_backing backing, uint64_t offer,
 	if (backing == BLN_BACKING_MEMFD) {
 		h->fd = bln_prim_memfd("test-ram", RAM);
 		assert_true(h->fd >= 0);
+	} else if (backing == BLN_BACKING_FILE) {
+		h->fd = rig_file(dir);
 	}
 	assert_int_equal(bln_prim_map(h->fd, RAM, (void **)&h->ram), 0);
 	assert_int_equal(bln_transport_create(&h->t), 0);
@@ -206,7 +229,13 @@ static void h_open(struct h *h, enum bln_backing backing, uint64_t offer,
 	assert_int_equal(bln_device_features(h->dev), features);
 }
 
-static void h_close(struct h *h)
+static inline void h_open(struct h *h, enum bln_backing backing, uint64_t offer,
+                          uint64_t features)
+{
+	h_open_in(h, backing, "/dev/shm", offer, features);
+}
+
+static inline void h_close(struct h *h)
 {
 	for (unsigned q = 0; q < BLN_VQ_COUNT; q++)
 		if (h->vq[q].tokens)
@@ -219,8 +248,9 @@ static void h_close(struct h *h)
 }
 
 /* Queue a request, let the device run, and check it came back with len 0. */
-static void roundtrip(struct h *h, unsigned q, const struct vq_buf *out,
-                      unsigned n_out, const struct vq_buf *in, unsigned n_in)
+static inline void roundtrip(struct h *h, unsigned q, const struct vq_buf *out,
+                             unsigned n_out, const struct vq_buf *in,
+                             unsigned n_in)
 {
 	void *tok;
 	uint32_t len = 99;
@@ -234,7 +264,8 @@ static void roundtrip(struct h *h, unsigned q, const struct vq_buf *out,
 }
 
 /* Write @n PFNs (le32) into a fresh buffer. */
-static struct vq_buf pfn_buf(struct h *h, const uint32_t *pfns, unsigned n)
+static inline struct vq_buf pfn_buf(struct h *h, const uint32_t *pfns,
+                                    unsigned n)
 {
 	struct vq_buf b = {.gpa = buf_alloc(h, n * 4), .len = n * 4};
 
@@ -246,7 +277,8 @@ static struct vq_buf pfn_buf(struct h *h, const uint32_t *pfns, unsigned n)
 	return b;
 }
 
-static void pages(struct h *h, unsigned q, const uint32_t *pfns, unsigned n)
+static inline void pages(struct h *h, unsigned q, const uint32_t *pfns,
+                         unsigned n)
 {
 	struct vq_buf b = pfn_buf(h, pfns, n);
 
@@ -255,9 +287,9 @@ static void pages(struct h *h, unsigned q, const uint32_t *pfns, unsigned n)
 
 /* Inflate @pfns..., expect rejection for @reason with nothing changed and
  * the protected pages' contents intact. */
-static void reject(struct h *h, unsigned q, const struct vq_buf *out,
-                   unsigned n_out, const struct vq_buf *in, unsigned n_in,
-                   enum bln_reject reason)
+static inline void reject(struct h *h, unsigned q, const struct vq_buf *out,
+                          unsigned n_out, const struct vq_buf *in,
+                          unsigned n_in, enum bln_reject reason)
 {
 	struct snap s;
 
@@ -268,8 +300,8 @@ static void reject(struct h *h, unsigned q, const struct vq_buf *out,
 		assert_true(page_is(h, p, 0x77));
 }
 
-static void reject_pfns(struct h *h, unsigned q, const uint32_t *pfns,
-                        unsigned n, enum bln_reject reason)
+static inline void reject_pfns(struct h *h, unsigned q, const uint32_t *pfns,
+                               unsigned n, enum bln_reject reason)
 {
 	struct vq_buf b = pfn_buf(h, pfns, n);
 

@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_device - libFuzzer target for the balloon device.  Each input sets up
- * a fresh device over 1 MiB of anonymous guest RAM, negotiates features
- * taken from the input, and then plays a script of operations read from the
- * input: well-formed chains whose buffer contents (PFN arrays, stats,
- * reported ranges) are arbitrary bytes, raw bytes written straight over the
- * rings (descriptors, avail ring, indices), stats requests, new targets,
- * status writes and resets.  The device must never crash, leak, or trip a
+ * a fresh device over 1 MiB of anonymous guest RAM (followed by a PROT_NONE
+ * guard page, so a read past its end faults), negotiates features taken
+ * from the input, and then plays a script of operations read from the input:
+ * well-formed chains whose buffer contents (PFN arrays, stats, reported
+ * ranges) are arbitrary bytes, raw bytes written straight over the rings
+ * (descriptors, avail ring, indices), stats requests, new targets, status
+ * writes and resets.  The device must never crash, leak, or trip a
  * sanitizer, whatever the guest writes.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "balloon/bln_device.h"
 #include "balloon/bln_prim.h"
@@ -229,11 +231,36 @@ static uint64_t pick_features(struct in *in)
 	return f;
 }
 
+/*
+ * Guest RAM is an mmap, which ASan does not watch: a device read past its
+ * end would go unnoticed if another mapping happened to follow.  A PROT_NONE
+ * guard page right after it makes such a read fault at once.  Made once and
+ * kept for the process (every input reuses it).
+ */
+static uint8_t *guest_ram(void)
+{
+	static uint8_t *ram;
+	long ps = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	if (ram)
+		return ram;
+	if (ps <= 0 || RAM % (unsigned long)ps ||
+	    bln_prim_map(-1, RAM + (size_t)ps, &p))
+		return NULL;
+	if (bln_prim_guard((uint8_t *)p + RAM, (size_t)ps)) {
+		bln_prim_unmap(p, RAM + (size_t)ps);
+		return NULL;
+	}
+	ram = p;
+	return ram;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t *ram;
+	uint8_t *ram = guest_ram();
 	struct in in = {data, size};
 	struct bln_device_cfg cfg = {.backing = BLN_BACKING_ANON,
 	                             .ram_fd = -1,
@@ -242,8 +269,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                             .max_pfns_per_req = 256};
 	struct rig r = {0};
 
-	if (!ram && bln_prim_map(-1, RAM, (void **)&ram))
-		return 0;
+	if (!ram)
+		__builtin_trap(); /* no guest RAM: nothing can be fuzzed */
 	r.ram = ram;
 	if (bln_transport_create(&r.t))
 		return 0;

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Integration test: the balloon across two processes, as in a real VMM.
- * The child is the guest: 1 GiB (+ scratch) of memfd-backed guest RAM it
- * maps itself and writes completely, and a balloon driver over a trivial
- * allocator.  The parent is the device process.  The parent asks for the
- * whole gigabyte but 16 MiB the guest keeps; it then checks that the memfd's
- * allocated blocks and the child's RssShmem really dropped by at least 90 %
- * of the ballooned bytes, deflates, and has the child check that ballooned
- * pages come back zeroed and usable while the rest kept its contents.
+ * The child is the guest: 1 GiB + 16 MiB (+ scratch) of memfd-backed guest
+ * RAM it maps itself and writes completely, and a balloon driver over a
+ * trivial allocator.  The parent is the device process.  The parent inflates
+ * exactly 1 GiB of that touched memory (the 16 MiB stay with the guest); it
+ * then checks that the memfd's allocated blocks and the child's RssShmem
+ * really dropped by at least 90 % of the gigabyte, deflates, and has the
+ * child check that ballooned pages come back zeroed and usable while the
+ * rest kept its contents.  The parent holds only the read ends of the pipes
+ * from the child, so a child that dies fails the test at once (EOF) instead
+ * of leaving it to the timeout.
  */
 #include <errno.h>
 #include <poll.h>
@@ -31,10 +34,11 @@
 #include "balloon/bln_driver.h"
 #include "balloon/bln_prim.h"
 
-#define GUEST       (1ull << 30)
+#define BALLOON     (1ull << 30) /* bytes inflated: exactly 1 GiB */
+#define KEEP_PAGES  4096u        /* 16 MiB the guest keeps for itself */
+#define TARGET      ((uint32_t)(BALLOON >> 12))
+#define GUEST       (BALLOON + ((uint64_t)KEEP_PAGES << 12))
 #define GUEST_PAGES ((uint32_t)(GUEST >> 12))
-#define KEEP_PAGES  4096u /* 16 MiB the guest needs for itself */
-#define TARGET      (GUEST_PAGES - KEEP_PAGES)
 #define MAGIC       0x9e3779b97f4a7c15ull
 
 struct rig {
@@ -182,20 +186,31 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The guest never writes while the parent serves: a readable (or hung
+ * up) pipe means it died. */
+static void assert_guest_alive(struct rig *r)
+{
+	struct pollfd pf = {.fd = r->up[0], .events = POLLIN};
+
+	assert_int_equal(poll(&pf, 1, 0), 0);
+}
+
 /* Serve the device until it and the driver agree on @target. */
 static void serve_until(struct rig *r, uint32_t target)
 {
-	int fds[BLN_VQ_COUNT + 1];
+	int fds[BLN_VQ_COUNT + 2];
 	uint64_t end = now_ms() + 60000;
 
 	for (unsigned q = 0; q < BLN_VQ_COUNT; q++)
 		fds[q] = r->t.kick_fd[q];
 	fds[BLN_VQ_COUNT] = r->t.status_fd;
+	fds[BLN_VQ_COUNT + 1] = r->up[0]; /* wakes us if the guest dies */
 	assert_int_equal(bln_device_set_target(r->dev, target), 0);
 	while (bln_device_ballooned(r->dev) != target ||
 	       bln_device_actual(r->dev) != target) {
 		assert_true(now_ms() < end);
-		bln_wait(fds, BLN_VQ_COUNT + 1, 50);
+		bln_wait(fds, BLN_VQ_COUNT + 2, 50);
+		assert_guest_alive(r);
 		for (unsigned i = 0; i <= BLN_VQ_COUNT; i++)
 			bln_drain(fds[i]);
 		assert_true(bln_device_process(r->dev) >= 0);
@@ -237,6 +252,7 @@ static void wait_for(struct rig *r, char want)
 static void test_xproc(void **state)
 {
 	uint64_t f0, f1, f2, m0, m1, ballooned = (uint64_t)TARGET << 12;
+	_Static_assert((uint64_t)TARGET << 12 == 1ull << 30, "1 GiB");
 	struct bln_device_cfg cfg = {.backing = BLN_BACKING_MEMFD,
 	                             .host_features = BLN_DEVICE_FEATURES};
 	struct bln_device_counters c;
@@ -269,8 +285,13 @@ static void test_xproc(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failure */
+		close(r.up[0]);
+		close(r.down[1]);
 		_exit(guest(&r));
 	}
+	/* Only the child may hold the write end of "up": its death is EOF. */
+	close(r.up[1]);
+	close(r.down[0]);
 
 	wait_for(&r, 'T'); /* the guest wrote all its memory */
 	f0 = file_bytes(r.fd);
@@ -289,6 +310,7 @@ static void test_xproc(void **state)
 	bln_device_counters(r.dev, &c);
 	assert_int_equal(c.pages_inflated, TARGET);
 	assert_int_equal(c.bytes_released, ballooned);
+	assert_int_equal(bln_device_ballooned(r.dev) << 12, 1ull << 30);
 
 	serve_until(&r, 0);
 	assert_int_equal(write(r.down[1], "V", 1), 1);
@@ -303,6 +325,8 @@ static void test_xproc(void **state)
 	bln_transport_destroy(&r.t);
 	bln_prim_unmap(map, r.ram_bytes);
 	close(r.fd);
+	close(r.up[0]);
+	close(r.down[1]);
 }
 
 int main(void)

@@ -4,7 +4,8 @@
  * process over the transport: 64 MiB of memfd guest RAM, a trivial guest
  * allocator (a stack of free PFNs) behind struct bln_driver_ops.  Inflate,
  * deflate, MUST_TELL_HOST ordering, pipelining, stats, free page reporting,
- * deflate-on-OOM with and without the feature, refusal and reset.
+ * deflate-on-OOM with and without the feature (and against a device that
+ * returns a bad used entry), refusal and reset.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -457,6 +458,45 @@ static void test_oom(void **state)
 	close_t(&t);
 }
 
+/* A broken device: it answers the first deflate kick with a used entry
+ * that names no request in flight. */
+static void *bad_used_thread(void *arg)
+{
+	struct t *t = arg;
+	const struct bln_queue_regs *q = &t->tr.regs->q[BLN_VQ_DEFLATE];
+	uint8_t *used = t->ram + bln_le64(q->used);
+	uint16_t *idx = (uint16_t *)(used + 2), i;
+	uint32_t bad[2] = {bln_to_le32(0xffff), 0}; /* id, len */
+
+	if (bln_wait(&t->tr.kick_fd[BLN_VQ_DEFLATE], 1, 2000) <= 0)
+		return NULL;
+	i = bln_le16(__atomic_load_n(idx, __ATOMIC_ACQUIRE));
+	memcpy(used + 4 + 8 * (i % bln_le16(q->size)), bad, sizeof(bad));
+	__atomic_store_n(idx, bln_to_le16((uint16_t)(i + 1)), __ATOMIC_RELEASE);
+	bln_notify(t->tr.irq_fd);
+	return NULL;
+}
+
+/* Deflate-on-OOM waiting for acks gets a bad used entry: -EIO at once,
+ * nothing given back; and NULL is -EINVAL. */
+static void test_oom_bad_used(void **state)
+{
+	struct t t;
+	(void)state;
+
+	assert_int_equal(bln_driver_deflate_oom(NULL, 1), -EINVAL);
+	assert_int_equal(bln_driver_step(NULL), -EINVAL);
+	open_t(&t, BLN_DEVICE_FEATURES, BASE | OOM | MUST, 256, 4);
+	run_to(&t, 1000);
+	bln_drain(t.tr.kick_fd[BLN_VQ_DEFLATE]);
+	pthread_create(&t.th, NULL, bad_used_thread, &t);
+	assert_int_equal(bln_driver_deflate_oom(t.drv, 100), -EIO);
+	pthread_join(t.th, NULL);
+	assert_int_equal(t.g.given_back, 0);
+	assert_int_equal(bln_driver_step(t.drv), -EIO);
+	close_t(&t);
+}
+
 static void test_refusal_reset(void **state)
 {
 	struct bln_driver_cfg dc = {.ops = &ops};
@@ -502,6 +542,7 @@ int main(void)
 	        cmocka_unit_test(test_stats),
 	        cmocka_unit_test(test_reporting),
 	        cmocka_unit_test(test_oom),
+	        cmocka_unit_test(test_oom_bad_used),
 	        cmocka_unit_test(test_refusal_reset),
 	};
 

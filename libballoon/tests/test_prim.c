@@ -3,11 +3,13 @@
  * Unit tests for the memory primitives layer: for each backing, touch 64 MiB,
  * release it and check that the kernel really dropped the pages (RSS from
  * /proc/self/status, allocated blocks from fstat) and that the memory reads
- * back as zeroes; plus sealing, inheritability and fault injection.
+ * back as zeroes; plus sealing, inheritability, guard pages and fault
+ * injection.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -210,6 +213,57 @@ static void test_populate(void **state)
 	assert_int_equal(bln_prim_unmap(p, 32 * MIB), 0);
 }
 
+static void on_segv(int sig)
+{
+	(void)sig;
+	_exit(42);
+}
+
+/* In a child: write @p[0], then read @p[@at].  Returns what the child did:
+ * 0 read fine, 42 faulted (our SIGSEGV handler, installed over any
+ * sanitizer's), or 128 + the signal that killed it. */
+static int child_reads(volatile uint8_t *p, size_t at)
+{
+	struct sigaction sa = {.sa_handler = on_segv};
+	int st;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		sigaction(SIGSEGV, &sa, NULL);
+		sigaction(SIGBUS, &sa, NULL);
+		p[0] = 1;
+		_exit(p[at] == 0xee ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void test_guard(void **state)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t calls = bln_prim_calls(BLN_PRIM_MPROTECT);
+	uint8_t *p;
+	(void)state;
+
+	assert_int_equal(bln_prim_map(-1, MIB + ps, (void **)&p), 0);
+	assert_int_equal(child_reads(p, MIB), 0); /* not guarded yet */
+	assert_int_equal(bln_prim_guard(p + MIB, ps - 1), -EINVAL);
+	assert_int_equal(bln_prim_guard(p + MIB + 1, ps), -EINVAL);
+	assert_int_equal(bln_prim_guard(p + MIB, 0), -EINVAL);
+	assert_int_equal(bln_prim_guard(NULL, ps), -EINVAL);
+	/* An injected fault leaves the page accessible. */
+	bln_prim_set_fault(BLN_PRIM_MPROTECT, 1, ENOMEM);
+	assert_int_equal(bln_prim_guard(p + MIB, ps), -ENOMEM);
+	assert_int_equal(child_reads(p, MIB), 0);
+	assert_int_equal(bln_prim_guard(p + MIB, ps), 0);
+	assert_int_equal(bln_prim_calls(BLN_PRIM_MPROTECT), calls + 2);
+	/* The last byte before the guard reads, the first of it faults. */
+	assert_int_equal(child_reads(p, MIB - 1), 0);
+	assert_int_equal(child_reads(p, MIB), 42);
+	assert_int_equal(bln_prim_unmap(p, MIB + ps), 0);
+}
+
 static void test_fault_injection(void **state)
 {
 	uint64_t calls;
@@ -274,6 +328,7 @@ int main(void)
 	        cmocka_unit_test(test_file_release_disk),
 	        cmocka_unit_test(test_release_args),
 	        cmocka_unit_test(test_populate),
+	        cmocka_unit_test(test_guard),
 	        cmocka_unit_test(test_fault_injection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
