@@ -45,6 +45,8 @@ struct bd_ctl {
 	struct bd *bd;
 	struct bd_watch lw;
 	char *path;
+	dev_t dev; /* the socket file we created: removed at exit only if */
+	ino_t ino; /* it is still this one */
 	bool has_group;
 	gid_t group;
 	struct ctl_conn *conns;
@@ -351,16 +353,27 @@ static void on_conn(struct bd_watch *w, uint32_t events)
 		rearm(c);
 }
 
-static void refuse(int fd, uid_t uid)
+/* Refuse a client: uid @uid, or @uid NULL if its credentials are unknown. */
+static void refuse(int fd, const uid_t *uid)
 {
+	int why = errno; /* of getsockopt, when @uid is NULL */
 	struct json_object *o;
 	char msg[128];
 
-	snprintf(msg, sizeof(msg),
-	         "uid %u may not use balloond (root, the daemon's uid or "
-	         "socket_group only)",
-	         (unsigned)uid);
-	bc_warn("control: refused a client with uid %u", (unsigned)uid);
+	if (uid) {
+		snprintf(msg, sizeof(msg),
+		         "uid %u may not use balloond (root, the daemon's uid "
+		         "or socket_group only)",
+		         (unsigned)*uid);
+		bc_warn("control: refused a client with uid %u",
+		        (unsigned)*uid);
+	} else {
+		snprintf(msg, sizeof(msg),
+		         "balloond could not read the client's credentials "
+		         "(SO_PEERCRED)");
+		bc_warn("control: refused a client: SO_PEERCRED: %s",
+		        strerror(why));
+	}
 	o = error_msg(NULL, "permission", msg);
 	if (o)
 		bc_jsonl_send(fd, o); /* one short line into an empty socket */
@@ -380,10 +393,14 @@ static void on_accept(struct bd_watch *w, uint32_t events)
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
-		    !bd_ctl_peer_allowed(cr.uid, cr.gid, ctl->has_group,
+		len = sizeof(cr);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+			refuse(fd, NULL);
+			continue;
+		}
+		if (!bd_ctl_peer_allowed(cr.uid, cr.gid, ctl->has_group,
 		                         ctl->group)) {
-			refuse(fd, cr.uid);
+			refuse(fd, &cr.uid);
 			continue;
 		}
 		struct ctl_conn *c = calloc(1, sizeof(*c));
@@ -402,6 +419,35 @@ static void on_accept(struct bd_watch *w, uint32_t events)
 		c->next = ctl->conns;
 		ctl->conns = c;
 	}
+}
+
+/* Remember the file we bound; with a group, chown then chmod @mode. */
+static int own_socket(struct bd_ctl *ctl, unsigned mode)
+{
+	struct stat st;
+
+	if (stat(ctl->path, &st) < 0)
+		return -errno;
+	ctl->dev = st.st_dev;
+	ctl->ino = st.st_ino;
+	if (!ctl->has_group)
+		return 0;
+	if (chown(ctl->path, (uid_t)-1, ctl->group) < 0 ||
+	    chmod(ctl->path, mode) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Remove the socket file at exit if it is still the one we created (a
+ * balloond started after us, e.g. by an operator who removed ours, keeps
+ * its own). */
+static void unlink_own(const struct bd_ctl *ctl)
+{
+	struct stat st;
+
+	if (lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
+	    st.st_ino == ctl->ino)
+		unlink(ctl->path);
 }
 
 static int socket_group(const char *name, gid_t *gid)
@@ -442,16 +488,28 @@ int bd_ctl_init(struct bd *bd, char *err, size_t errlen)
 		goto err_free;
 	}
 	bd_mkdir_parent(ctl->path, 0755);
-	fd = bc_unix_listen(ctl->path, mode);
+	/* 0600 first; the group gets in only once the file is its own */
+	fd = bc_unix_listen(ctl->path, 0600);
 	if (fd < 0) {
 		ret = fd;
-		snprintf(err, errlen, "control socket %s: %s", ctl->path,
-		         strerror(-ret));
+		if (ret == -EADDRINUSE)
+			snprintf(err, errlen,
+			         "another balloond is running on %s",
+			         ctl->path);
+		else if (ret == -EEXIST)
+			snprintf(
+			        err, errlen,
+			        "control socket %s: exists and is not a socket "
+			        "(left alone)",
+			        ctl->path);
+		else
+			snprintf(err, errlen, "control socket %s: %s",
+			         ctl->path, strerror(-ret));
 		goto err_path;
 	}
-	if (ctl->has_group && chown(ctl->path, (uid_t)-1, ctl->group) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "chown %s: %s", ctl->path,
+	ret = own_socket(ctl, mode);
+	if (ret) {
+		snprintf(err, errlen, "control socket %s: %s", ctl->path,
 		         strerror(-ret));
 		goto err_close;
 	}
@@ -463,7 +521,7 @@ int bd_ctl_init(struct bd *bd, char *err, size_t errlen)
 	return 0;
 err_close:
 	close(fd);
-	unlink(ctl->path);
+	unlink_own(ctl);
 err_path:
 	free(ctl->path);
 err_free:
@@ -489,7 +547,7 @@ void bd_ctl_fini(struct bd *bd)
 		int fd = ctl->lw.fd;
 		bd_loop_del(&bd->loop, &ctl->lw);
 		close(fd);
-		unlink(ctl->path);
+		unlink_own(ctl);
 	}
 	free(ctl->path);
 	free(ctl);

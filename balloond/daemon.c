@@ -160,6 +160,7 @@ int bd_init(struct bd *bd, const struct bd_conf *conf, bool handle_signals,
 	json_c_set_serialization_double_format("%.15g", JSON_C_OPTION_GLOBAL);
 	bd->conf = conf;
 	bd->sigfd = -1;
+	bd->lockfd = -1;
 	bd->params = conf->policy;
 	bd->policy_enabled = conf->policy_enabled;
 	bd->start_ms = bc_now_ms();
@@ -176,6 +177,9 @@ int bd_init(struct bd *bd, const struct bd_conf *conf, bool handle_signals,
 		goto err_fini;
 	}
 	bd_mkdir_parent(conf->state_path, 0700);
+	ret = bd_state_lock(bd, err, errlen);
+	if (ret)
+		goto err_fini;
 	ret = bd_state_load(bd, err, errlen);
 	if (ret && ret != -ENOENT)
 		goto err_fini;
@@ -288,6 +292,7 @@ void bd_fini(struct bd *bd)
 	free(bd->pvst);
 	free(bd->pout);
 	free(bd->pvm);
+	bd_state_unlock(bd); /* last: the state is saved, the socket gone */
 	bd->vms = NULL;
 	bd->saved = NULL;
 	bd->pvms = NULL;

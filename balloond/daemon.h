@@ -54,6 +54,7 @@ struct bd {
 	char *saved; /* state text last written, to skip identical writes */
 	int sigfd;
 	struct bd_watch sigw;
+	int lockfd; /* flock'ed STATE.lock, -1 if not held */
 	/* scratch for the policy step, grown with nvms */
 	struct bln_policy_vm *pvms;
 	struct bln_policy_vm_state *pvst;
@@ -61,8 +62,10 @@ struct bd {
 	struct vm **pvm;
 };
 
-/* Set everything up from @conf (kept by reference): control socket, state
- * (loaded and VMs re-attached), metrics, signal handling.  @handle_signals:
+/* Set everything up from @conf (kept by reference): the state file's lock
+ * (one balloond per state file), control socket (-EADDRINUSE if another
+ * balloond serves it), state (loaded and VMs re-attached), metrics, signal
+ * handling.  @handle_signals:
  * catch SIGTERM/SIGINT via signalfd (main) or not (tests). */
 int bd_init(struct bd *bd, const struct bd_conf *conf, bool handle_signals,
             char *err, size_t errlen);
@@ -101,5 +104,11 @@ int bd_state_apply(struct bd *bd, struct json_object *root, char *err,
 int bd_state_save(struct bd *bd);
 /* Read and apply the state file; -ENOENT if there is none. */
 int bd_state_load(struct bd *bd, char *err, size_t errlen);
+/* One balloond per state file: take an exclusive flock on STATE.lock (kept
+ * until bd_state_unlock) and write our pid into it.  -EWOULDBLOCK if
+ * another process holds it (err: "state file STATE is locked by pid N"),
+ * or another -errno. */
+int bd_state_lock(struct bd *bd, char *err, size_t errlen);
+void bd_state_unlock(struct bd *bd);
 
 #endif

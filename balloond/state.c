@@ -6,9 +6,13 @@
  * start, where it wins over the config file for what it records.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <bc_util.h>
 
@@ -214,4 +218,76 @@ int bd_state_load(struct bd *bd, char *err, size_t errlen)
 	if (!ret)
 		bc_info("state: loaded %s", path);
 	return ret;
+}
+
+/* The pid the holder of lock file @fd wrote into it, 0 if none (yet). */
+static long lock_holder(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	char *end;
+	long pid;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	return end != buf && *end == '\n' && pid > 0 ? pid : 0;
+}
+
+int bd_state_lock(struct bd *bd, char *err, size_t errlen)
+{
+	const char *state = bd->conf->state_path;
+	char path[PATH_MAX], pid[32];
+	int fd, ret, n;
+	long holder;
+
+	if (snprintf(path, sizeof(path), "%s.lock", state) >=
+	    (int)sizeof(path)) {
+		snprintf(err, errlen, "state file %s: name too long", state);
+		return -ENAMETOOLONG;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "state lock %s: %s", path,
+		         strerror(-ret));
+		return ret;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ret = -errno;
+		holder = ret == -EWOULDBLOCK ? lock_holder(fd) : 0;
+		if (holder)
+			snprintf(err, errlen,
+			         "state file %s is locked by pid %ld (another "
+			         "balloond is running)",
+			         state, holder);
+		else if (ret == -EWOULDBLOCK)
+			snprintf(err, errlen,
+			         "state file %s is locked by another balloond",
+			         state);
+		else
+			snprintf(err, errlen, "state lock %s: %s", path,
+			         strerror(-ret));
+		goto err_close;
+	}
+	/* for the message of the next one; a failed write only loses that */
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		bc_warn("state lock %s: cannot write our pid: %s", path,
+		        strerror(errno));
+	bd->lockfd = fd;
+	return 0;
+err_close:
+	close(fd);
+	return ret;
+}
+
+void bd_state_unlock(struct bd *bd)
+{
+	/* the file stays: removing it would let two processes lock two
+	 * different files of the same name */
+	if (bd->lockfd >= 0)
+		close(bd->lockfd);
+	bd->lockfd = -1;
 }

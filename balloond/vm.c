@@ -122,9 +122,15 @@ static void link_failed(struct vm *vm, int err)
 		st = VM_ERROR;
 	set_state(vm, st, err);
 	vm->retry_at_ms = bc_now_ms() + vm->backoff_ms;
-	vm->backoff_ms *= 2;
-	if (vm->backoff_ms > VM_BACKOFF_MAX_MS)
-		vm->backoff_ms = VM_BACKOFF_MAX_MS;
+	vm->backoff_ms = bd_vm_backoff_next(vm->backoff_ms);
+}
+
+uint64_t bd_vm_backoff_next(uint64_t delay_ms)
+{
+	if (delay_ms < VM_BACKOFF_MIN_MS)
+		return VM_BACKOFF_MIN_MS;
+	return delay_ms >= VM_BACKOFF_MAX_MS / 2 ? VM_BACKOFF_MAX_MS
+	                                         : delay_ms * 2;
 }
 
 void bd_vm_connect(struct vm *vm)

@@ -76,6 +76,10 @@ void bd_vm_connect(struct vm *vm);
 void bd_vm_tick(struct vm *vm, uint64_t now_ms, bool poll_now);
 /* Earliest time bd_vm_tick has work besides the regular tick (0 = none). */
 uint64_t bd_vm_deadline(const struct vm *vm);
+/* Reconnect backoff: the delay after one of @delay_ms fails again, in ms:
+ * doubled, at least VM_BACKOFF_MIN_MS, at most VM_BACKOFF_MAX_MS.  A VM
+ * starts at, and an adopted VM goes back to, VM_BACKOFF_MIN_MS. */
+uint64_t bd_vm_backoff_next(uint64_t delay_ms);
 /* Re-send the guest-stats polling interval (after tick_ms changed). */
 void bd_vm_set_polling(struct vm *vm);
 

@@ -75,23 +75,60 @@ err_close:
 	return ret;
 }
 
+/* What is at @path: 0 nothing (or a stale socket, then removed),
+ * -EADDRINUSE a server accepts connections there, -EEXIST not a socket. */
+static int clear_stale(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	/* non-blocking: a live server with a full backlog says EAGAIN */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	ret = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? -errno
+	                                                                : 0;
+	close(fd);
+	if (ret == 0 || ret == -EAGAIN || ret == -EINPROGRESS)
+		return -EADDRINUSE;
+	if (ret != -ECONNREFUSED)
+		return ret == -ENOENT ? 0 : ret; /* ENOENT: gone meanwhile */
+	if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 int bc_unix_listen(const char *path, unsigned mode)
 {
 	struct sockaddr_un sa;
+	mode_t old_mask;
 	int fd, ret = fill_addr(&sa, path);
 
+	if (ret)
+		return ret;
+	ret = clear_stale(&sa);
 	if (ret)
 		return ret;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	unlink(path); /* a stale socket from a previous run */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, mode) < 0 || listen(fd, 64) < 0) {
-		ret = -errno;
+	/* the file bind creates never has more than @mode, not even briefly */
+	old_mask = umask(~mode & 0777);
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	umask(old_mask);
+	if (ret)
 		goto err_close;
+	if (chmod(path, mode) < 0 || listen(fd, 64) < 0) {
+		ret = -errno;
+		goto err_unlink;
 	}
 	return fd;
+err_unlink:
+	unlink(path);
 err_close:
 	close(fd);
 	return ret;

@@ -32,8 +32,13 @@ double bc_wall_s(void);
  * is left blocking, CLOEXEC).  Returns the fd or -errno. */
 int bc_unix_connect(const char *path);
 
-/* Create a listening Unix socket at @path (an existing stale socket file is
- * replaced), chmod @mode, non-blocking + CLOEXEC.  Returns the fd or -errno. */
+/* Create a listening Unix socket at @path with mode @mode, non-blocking +
+ * CLOEXEC.  The file is created with @mode from the start (the umask is set
+ * around bind: process-wide, so call it before starting threads that create
+ * files) and chmod'ed to exactly @mode.  A socket file nobody listens on
+ * (connect refused) is replaced; nothing else is removed.  Returns the fd,
+ * -EADDRINUSE if a server accepts connections at @path, -EEXIST if @path is
+ * not a socket, or another -errno. */
 int bc_unix_listen(const char *path, unsigned mode);
 
 /* Make an fd non-blocking.  Returns 0 or -errno. */

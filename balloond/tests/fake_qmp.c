@@ -95,6 +95,10 @@ static void command(struct fake_qmp *f, int fd, struct json_object *req)
 	if (!strcmp(cmd, "qmp_capabilities") || !strcmp(cmd, "qom-set")) {
 		reply(fd, id, "{}");
 	} else if (!strcmp(cmd, "query-balloon")) {
+		if (f->mute_query) {
+			pthread_mutex_unlock(&f->lock);
+			return; /* a poll that never comes back */
+		}
 		snprintf(buf, sizeof(buf), "{\"actual\": %llu}",
 		         (unsigned long long)f->actual);
 		reply(fd, id, buf);

@@ -26,6 +26,7 @@ struct fake_qmp {
 	uint64_t actual;           /* reported by query-balloon */
 	uint64_t boot;             /* base-memory; 0: command not found */
 	bool follow;               /* balloon moves actual at once + event */
+	bool mute_query;           /* query-balloon logged, never answered */
 	const char *balloon_error; /* balloon fails with this desc */
 	char stats[512];           /* JSON object of guest stats */
 	double last_update;        /* 0: qom-get fails like QEMU before any */

@@ -266,6 +266,39 @@ static void test_http(void **state)
 	rig_teardown(&r);
 }
 
+/* "Off by default": a config file with a [daemon] section but no metrics
+ * key (and no --metrics, which main.c would apply over it) leaves the
+ * endpoint off; with the key it is on. */
+static void test_off_by_default(void **state)
+{
+	struct rig r;
+	char err[256];
+	(void)state;
+
+	rig_setup(&r, 1000);
+	rig_write(&r, "a.conf",
+	          "[daemon]\nlog_level = error\n\n[policy]\n"
+	          "enabled = no\n");
+	assert_int_equal(
+	        bd_conf_load(&r.conf, rig_path(&r, "a.conf"), err, sizeof(err)),
+	        0);
+	assert_null(r.conf.metrics);
+	rig_start(&r);
+	assert_null(r.bd.metrics);
+	assert_int_equal(bd_metrics_port(&r.bd), 0);
+	rig_stop(&r);
+
+	rig_write(&r, "b.conf", "[daemon]\nmetrics = 127.0.0.1:0\n");
+	assert_int_equal(
+	        bd_conf_load(&r.conf, rig_path(&r, "b.conf"), err, sizeof(err)),
+	        0);
+	assert_string_equal(r.conf.metrics, "127.0.0.1:0");
+	rig_start(&r);
+	assert_non_null(r.bd.metrics);
+	assert_true(bd_metrics_port(&r.bd) > 0);
+	rig_teardown(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +306,7 @@ int main(void)
 	        cmocka_unit_test(test_stat_names),
 	        cmocka_unit_test(test_addr),
 	        cmocka_unit_test(test_http),
+	        cmocka_unit_test(test_off_by_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -313,6 +313,111 @@ static void test_reconnect(void **state)
 	assert_true(bd_vm_find(&t->r.bd, "web")->pinned);
 }
 
+static void test_backoff_next(void **state)
+{
+	/* 100 ms doubling to 5 s (docs/balloond.md, "Link states") */
+	static const uint64_t want[] = {200, 400, 800, 1600, 3200, 5000, 5000};
+	uint64_t d = 100;
+	struct vm *vm;
+	(void)state;
+
+	assert_int_equal(VM_BACKOFF_MIN_MS, 100);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		d = bd_vm_backoff_next(d);
+		assert_int_equal(d, want[i]);
+	}
+	assert_int_equal(bd_vm_backoff_next(0), 100);
+	assert_int_equal(bd_vm_backoff_next(2600), 5000);
+	assert_int_equal(bd_vm_backoff_next(UINT64_MAX), 5000);
+	vm = bd_vm_new(&((struct t *)*state)->r.bd, "x", "/nonexistent");
+	assert_non_null(vm);
+	assert_int_equal(vm->backoff_ms, 100); /* the first retry */
+	bd_vm_free(vm);
+}
+
+/* Run the loop until @vm's attempts counter moves (or @ms pass); returns
+ * the time it moved, 0 on timeout. */
+static uint64_t next_attempt(struct t *t, struct vm *vm, int ms)
+{
+	uint64_t end = bc_now_ms() + (uint64_t)ms, a0 = vm->attempts;
+
+	while (bc_now_ms() < end) {
+		bd_run_once(&t->r.bd, 1000); /* wakes at the retry deadline */
+		if (vm->attempts != a0)
+			return bc_now_ms();
+	}
+	return 0;
+}
+
+static uint64_t link_drop(struct t *t, struct vm *vm)
+{
+	uint64_t end = bc_now_ms() + 3000;
+
+	while (vm->ready && bc_now_ms() < end)
+		bd_run_once(&t->r.bd, 5);
+	assert_false(vm->ready);
+	return bc_now_ms();
+}
+
+static void gap_is(uint64_t from, uint64_t to, uint64_t want)
+{
+	assert_true(to > 0);
+	/* never early (ms truncation aside); late only by scheduling */
+	if (to - from + 2 < want || to - from > want + 150)
+		fail_msg("retry after %llu ms, want %llu",
+		         (unsigned long long)(to - from),
+		         (unsigned long long)want);
+}
+
+/* The peer goes away: connection attempts come 100, 200, 400 and 800 ms
+ * apart; once the peer is back and the VM adopted, the backoff starts over:
+ * the next drop is retried after 100 ms, not 1.6 s. */
+static void test_reconnect_backoff(void **state)
+{
+	struct t *t = *state;
+	struct vm *web, *db;
+	uint64_t prev, at;
+	char path[108];
+	int n0;
+
+	populate(t);
+	web = bd_vm_find(&t->r.bd, "web");
+	db = bd_vm_find(&t->r.bd, "db");
+	n0 = fake_qmp_count(&t->web, "balloon");
+	snprintf(path, sizeof(path), "%s", t->web.path);
+	fake_qmp_stop(&t->web); /* closes the session, removes the socket */
+	prev = link_drop(t, web);
+	at = next_attempt(t, web, 1000);
+	gap_is(prev, at, 100);
+	prev = at;
+	at = next_attempt(t, web, 1000);
+	gap_is(prev, at, 200);
+	prev = at;
+	at = next_attempt(t, web, 1000);
+	gap_is(prev, at, 400);
+	/* back before the next attempt, which then connects */
+	assert_int_equal(fake_qmp_start(&t->web, path, 512 * MiB), 0);
+	t->web.boot = 1 * GiB;
+	prev = at;
+	at = next_attempt(t, web, 2000);
+	gap_is(prev, at, 800);
+	assert_true(rig_until(&t->r, rig_vm_ready, web, 2000));
+	assert_int_equal(web->backoff_ms, VM_BACKOFF_MIN_MS);
+
+	t->web.drop_now = 1;
+	prev = link_drop(t, web);
+	at = next_attempt(t, web, 2000);
+	gap_is(prev, at, 100);
+	assert_true(rig_until(&t->r, rig_vm_ready, web, 2000));
+	/* nothing was sent on the way; db never noticed */
+	assert_int_equal(fake_qmp_count(&t->web, "balloon"), 0);
+	assert_int_equal(n0, 1);
+	assert_int_equal(web->target, 512 * MiB);
+	assert_true(web->pinned);
+	assert_true(db->ready);
+	assert_int_equal(db->attempts, 1);
+}
+
 static bool is_lost(void *arg)
 {
 	return ((struct vm *)arg)->state == VM_LOST;
@@ -422,6 +527,8 @@ int main(void)
 	        T(test_restart_with_policy_pinned),
 	        T(test_new_instance),
 	        T(test_reconnect),
+	        T(test_backoff_next),
+	        T(test_reconnect_backoff),
 	        T(test_lost),
 	        T(test_urgent_step),
 	};
