@@ -25,10 +25,45 @@
 
 /* ---- validation: every bln_reject reason, nothing changed -------------- */
 
-static void test_rejects(void **state)
+/*
+ * The rules both page queues share, on queue q: out of range, bad length,
+ * too many PFNs, too many segments, a duplicate.  PFNs base..base+span-1 are
+ * valid for q (free for inflate, ballooned for deflate) so that only the
+ * broken rule can explain the rejection.
+ */
+static void shared_rejects(struct h *h, unsigned q, uint32_t base,
+                           uint32_t span)
 {
 	uint32_t *big = malloc((MAX_PFNS + 1) * sizeof(*big));
 	struct vq_buf b, segs[BLN_DEV_MAX_SEGS_TEST];
+
+	assert_non_null(big);
+	/* Out of range: the last PFN is one past guest RAM. */
+	reject_pfns(h, q, (uint32_t[]){base, base + 1, RAM_PAGES}, 3,
+	            BLN_REJ_RANGE);
+	reject_pfns(h, q, (uint32_t[]){base + 2, UINT32_MAX}, 2, BLN_REJ_RANGE);
+	/* Length not a multiple of 4. */
+	b = pfn_buf(h, (uint32_t[]){base, base + 1}, 2);
+	b.len = 6;
+	reject(h, q, &b, 1, NULL, 0, BLN_REJ_LENGTH);
+	/* More PFNs than max_pfns_per_req. */
+	for (unsigned i = 0; i <= MAX_PFNS; i++)
+		big[i] = base + i % span;
+	reject_pfns(h, q, big, MAX_PFNS + 1, BLN_REJ_OVERSIZE);
+	/* More segments than the device takes (a direct chain of 65: longer
+	 * than the harness's indirect tables). */
+	for (unsigned i = 0; i < BLN_DEV_MAX_SEGS_TEST; i++)
+		segs[i] = pfn_buf(h, (uint32_t[]){base + (i % span)}, 1);
+	reject(h, q, segs, BLN_DEV_MAX_SEGS_TEST, NULL, 0, BLN_REJ_OVERSIZE);
+	/* Duplicates within one request. */
+	reject_pfns(h, q, (uint32_t[]){base + 3, base + 4, base + 3}, 3,
+	            BLN_REJ_DUPLICATE);
+	free(big);
+}
+
+static void test_rejects(void **state)
+{
+	struct vq_buf b;
 	struct h h;
 	(void)state;
 
@@ -36,28 +71,7 @@ static void test_rejects(void **state)
 	for (uint32_t p = 40; p < 64; p++)
 		fill_page(&h, p, 0x77);
 	pages(&h, BLN_VQ_INFLATE, (uint32_t[]){20, 21}, 2);
-	/* Out of range: the last PFN is one past guest RAM. */
-	reject_pfns(&h, BLN_VQ_INFLATE, (uint32_t[]){40, 41, RAM_PAGES}, 3,
-	            BLN_REJ_RANGE);
-	reject_pfns(&h, BLN_VQ_INFLATE, (uint32_t[]){42, UINT32_MAX}, 2,
-	            BLN_REJ_RANGE);
-	/* Length not a multiple of 4. */
-	b = pfn_buf(&h, (uint32_t[]){40, 41}, 2);
-	b.len = 6;
-	reject(&h, BLN_VQ_INFLATE, &b, 1, NULL, 0, BLN_REJ_LENGTH);
-	/* More PFNs than max_pfns_per_req. */
-	for (unsigned i = 0; i <= MAX_PFNS; i++)
-		big[i] = 40 + i;
-	reject_pfns(&h, BLN_VQ_INFLATE, big, MAX_PFNS + 1, BLN_REJ_OVERSIZE);
-	/* More segments than the device takes (a direct chain of 65: longer
-	 * than the harness's indirect tables). */
-	for (unsigned i = 0; i < BLN_DEV_MAX_SEGS_TEST; i++)
-		segs[i] = pfn_buf(&h, (uint32_t[]){40 + (i % 20)}, 1);
-	reject(&h, BLN_VQ_INFLATE, segs, BLN_DEV_MAX_SEGS_TEST, NULL, 0,
-	       BLN_REJ_OVERSIZE);
-	/* Duplicates within one request. */
-	reject_pfns(&h, BLN_VQ_INFLATE, (uint32_t[]){43, 44, 43}, 3,
-	            BLN_REJ_DUPLICATE);
+	shared_rejects(&h, BLN_VQ_INFLATE, 40, 20);
 	/* Already ballooned / not ballooned. */
 	reject_pfns(&h, BLN_VQ_INFLATE, (uint32_t[]){45, 21}, 2,
 	            BLN_REJ_ALREADY);
@@ -87,7 +101,6 @@ static void test_rejects(void **state)
 	pages(&h, BLN_VQ_INFLATE, (uint32_t[]){40, 41}, 2);
 	assert_true(bln_device_is_ballooned(h.dev, 41));
 	assert_true(page_is(&h, 41, 0));
-	free(big);
 	h_close(&h);
 }
 
@@ -96,8 +109,6 @@ static void test_rejects(void **state)
 static void test_deflate_rejects(void **state)
 {
 	static const uint32_t in[] = {20, 21, 22, 23, 24, 25, 26, 27};
-	uint32_t *big = malloc((MAX_PFNS + 1) * sizeof(*big));
-	struct vq_buf b, segs[BLN_DEV_MAX_SEGS_TEST];
 	struct h h;
 	(void)state;
 
@@ -105,33 +116,12 @@ static void test_deflate_rejects(void **state)
 	for (uint32_t p = 40; p < 64; p++)
 		fill_page(&h, p, 0x77);
 	pages(&h, BLN_VQ_INFLATE, in, 8);
-	/* Out of range, with ballooned pages beside it. */
-	reject_pfns(&h, BLN_VQ_DEFLATE, (uint32_t[]){20, 21, RAM_PAGES}, 3,
-	            BLN_REJ_RANGE);
-	reject_pfns(&h, BLN_VQ_DEFLATE, (uint32_t[]){22, UINT32_MAX}, 2,
-	            BLN_REJ_RANGE);
-	/* Length not a multiple of 4. */
-	b = pfn_buf(&h, (uint32_t[]){20, 21}, 2);
-	b.len = 6;
-	reject(&h, BLN_VQ_DEFLATE, &b, 1, NULL, 0, BLN_REJ_LENGTH);
-	/* More PFNs than max_pfns_per_req (each of them ballooned). */
-	for (unsigned i = 0; i <= MAX_PFNS; i++)
-		big[i] = 20 + i % 8;
-	reject_pfns(&h, BLN_VQ_DEFLATE, big, MAX_PFNS + 1, BLN_REJ_OVERSIZE);
-	/* More segments than the device takes. */
-	for (unsigned i = 0; i < BLN_DEV_MAX_SEGS_TEST; i++)
-		segs[i] = pfn_buf(&h, (uint32_t[]){20 + (i % 8)}, 1);
-	reject(&h, BLN_VQ_DEFLATE, segs, BLN_DEV_MAX_SEGS_TEST, NULL, 0,
-	       BLN_REJ_OVERSIZE);
-	/* The same ballooned page twice. */
-	reject_pfns(&h, BLN_VQ_DEFLATE, (uint32_t[]){23, 24, 23}, 3,
-	            BLN_REJ_DUPLICATE);
+	shared_rejects(&h, BLN_VQ_DEFLATE, 20, 8);
 	/* All eight are still ballooned, and a good deflate takes them. */
 	for (unsigned i = 0; i < 8; i++)
 		assert_true(bln_device_is_ballooned(h.dev, in[i]));
 	pages(&h, BLN_VQ_DEFLATE, in, 8);
 	assert_int_equal(bln_device_ballooned(h.dev), 0);
-	free(big);
 	h_close(&h);
 }
 
