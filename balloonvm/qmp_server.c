@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * qmp_server.c - QMP over a Unix socket on the VMM thread's loop: accept,
- * greet, read lines, dispatch, queue replies and events.  Requests that wait
- * for the guest go to a worker thread; their replies come back through an
- * eventfd, and the client's further lines wait in its read buffer.
+ * greet, parse the client's JSON stream (qmp_stream.c), dispatch, queue
+ * replies and events.  Requests that wait for the guest go to a worker
+ * thread; their replies come back through an eventfd, and the client's
+ * further input waits in its read buffer.
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,7 +25,7 @@ struct qmp_client {
 	struct vm_watch w;
 	struct qmp_server *srv;
 	struct qmp_session sess;
-	struct bc_jsonl rd;
+	struct qmp_stream rd;
 	char *out;
 	size_t out_len, out_cap;
 	bool dead; /* closed; freed by bvm_qmp_server_tick() */
@@ -68,7 +69,7 @@ static int client_flush(struct qmp_client *c)
 	}
 	memmove(c->out, c->out + done, c->out_len - done);
 	c->out_len -= done;
-	/* A busy client's next lines wait until its reply is sent. */
+	/* A busy client's next requests wait until its reply is sent. */
 	return bvm_vm_loop_mod(c->srv->loop, &c->w,
 	                       (c->busy ? 0 : EPOLLIN) |
 	                               (c->out_len ? EPOLLOUT : 0));
@@ -126,12 +127,12 @@ static bool submit_job(struct qmp_client *c, struct json_object *req)
 	s->todo_tail = &j->next;
 	pthread_cond_signal(&s->wcond);
 	pthread_mutex_unlock(&s->wlock);
-	if (client_flush(c) < 0) /* stop reading its lines meanwhile */
+	if (client_flush(c) < 0) /* stop reading its input meanwhile */
 		client_close(c);
 	return true;
 }
 
-static void handle_line(struct qmp_client *c, int ret, struct json_object *req)
+static void handle_msg(struct qmp_client *c, int ret, struct json_object *req)
 {
 	struct json_object *rsp;
 
@@ -142,10 +143,10 @@ static void handle_line(struct qmp_client *c, int ret, struct json_object *req)
 		rsp = bvm_qmp_error(
 		        QMP_GENERIC_ERROR,
 		        "JSON parse error, message longer than %u bytes",
-		        QMP_MAX_LINE);
+		        QMP_MAX_MSG);
 	else if (ret == -EBADMSG)
-		rsp = bvm_qmp_error(QMP_GENERIC_ERROR,
-		                    "JSON parse error, invalid JSON syntax");
+		rsp = bvm_qmp_error(QMP_GENERIC_ERROR, "JSON parse error, %s",
+		                    bvm_qmp_stream_error(&c->rd));
 	else
 		rsp = bvm_qmp_dispatch(&c->sess, c->srv->be, c->srv->ctx, req);
 	if (!rsp)
@@ -154,19 +155,19 @@ static void handle_line(struct qmp_client *c, int ret, struct json_object *req)
 	json_object_put(rsp);
 }
 
-/* Dispatch the complete lines we hold, until one goes to the worker. */
-static void client_lines(struct qmp_client *c)
+/* Dispatch the complete requests we hold, until one goes to the worker. */
+static void client_msgs(struct qmp_client *c)
 {
 	while (!c->dead && !c->busy) {
 		struct json_object *req = NULL;
-		int ret = bc_jsonl_next(&c->rd, &req);
+		int ret = bvm_qmp_stream_next(&c->rd, &req);
 		if (ret == 0)
 			break;
 		if (ret < 0 && ret != -EMSGSIZE && ret != -EBADMSG) {
 			client_close(c);
 			return;
 		}
-		handle_line(c, ret, req);
+		handle_msg(c, ret, req);
 		json_object_put(req);
 	}
 }
@@ -174,10 +175,10 @@ static void client_lines(struct qmp_client *c)
 static void client_read(struct qmp_client *c)
 {
 	for (int i = 0; i < READS_PER_WAKEUP && !c->dead && !c->busy; i++) {
-		ssize_t n = bc_jsonl_read(&c->rd, c->w.fd);
+		ssize_t n = bvm_qmp_stream_read(&c->rd, c->w.fd);
 		if (n == -EAGAIN)
 			return;
-		client_lines(c);
+		client_msgs(c);
 		if (n <= 0) {
 			/* EOF or error (no-op if closed); a reply still with
 			 * the worker is dropped */
@@ -214,7 +215,7 @@ static void accept_one(struct qmp_server *s, int fd)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		goto err_close;
-	if (bc_jsonl_init(&c->rd, QMP_MAX_LINE))
+	if (bvm_qmp_stream_init(&c->rd, QMP_MAX_MSG))
 		goto err_free;
 	c->srv = s;
 	if (bvm_vm_loop_add(s->loop, &c->w, fd, EPOLLIN, client_io))
@@ -227,7 +228,7 @@ static void accept_one(struct qmp_server *s, int fd)
 	json_object_put(g);
 	return;
 err_rd:
-	bc_jsonl_free(&c->rd);
+	bvm_qmp_stream_free(&c->rd);
 err_free:
 	free(c);
 err_close:
@@ -314,7 +315,7 @@ static void done_io(struct vm_watch *w, uint32_t events)
 			client_send(c, j->rsp);
 		}
 		job_free(j);
-		client_lines(c); /* what it sent meanwhile */
+		client_msgs(c); /* what it sent meanwhile */
 		if (!c->dead && client_flush(c) < 0)
 			client_close(c);
 	}
@@ -435,7 +436,7 @@ static void free_dead(struct qmp_server *s)
 			continue;
 		}
 		*pp = c->next;
-		bc_jsonl_free(&c->rd);
+		bvm_qmp_stream_free(&c->rd);
 		free(c->out);
 		free(c);
 	}

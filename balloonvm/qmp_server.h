@@ -2,13 +2,14 @@
 /*
  * qmp_server.h - the QMP socket of a balloonvm: a listening Unix socket,
  * any number of clients (up to QMP_MAX_CLIENTS) each with its own session,
- * newline-delimited JSON in (a line over QMP_MAX_LINE bytes is answered
- * with an error and dropped), replies and events out through a bounded
- * per-client buffer (a client that stops reading is disconnected rather
- * than stalling the VMM thread).  Events are rate limited per name the way
- * QEMU limits them (BALLOON_CHANGE: at most one a second, the latest value
- * delivered at the end of the period).
- * Runs on the VMM thread's vm_loop.  Commands that wait for the guest
+ * a continuous stream of JSON texts in as QEMU parses it (qmp_stream.h: no
+ * newline needed, invalid JSON or a text over QMP_MAX_MSG bytes is answered
+ * with an error and the stream resynchronises), replies and events out one
+ * per line ("\n"-terminated) through a bounded per-client buffer (a client
+ * that stops reading is disconnected rather than stalling the VMM thread).
+ * Events are rate limited per name the way QEMU limits them (BALLOON_CHANGE: at
+ * most one a second, the latest value delivered at the end of the period). Runs
+ * on the VMM thread's vm_loop.  Commands that wait for the guest
  * (bvm_qmp_request_waits_guest()) are dispatched on the server's worker thread
  * instead, one at a time: their client gets no further command handled
  * until that reply is sent (QMP's one-command-at-a-time per session), while
@@ -20,12 +21,11 @@
 
 #include <pthread.h>
 
-#include <bc_jsonl.h>
-
 #include "qmp_cmds.h"
+#include "qmp_stream.h"
 #include "vm_loop.h"
 
-#define QMP_MAX_LINE    (64u * 1024)       /* bytes per request */
+#define QMP_MAX_MSG     (64u * 1024)       /* bytes per request */
 #define QMP_MAX_CLIENTS 16                 /* further connects are closed */
 #define QMP_MAX_OUT     (8u * 1024 * 1024) /* unsent bytes per client */
 

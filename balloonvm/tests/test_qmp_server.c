@@ -2,10 +2,12 @@
 /*
  * test_qmp_server.c - the QMP socket end to end in one thread: real Unix
  * socket clients against qmp_server on a vm_loop, pumped by the test.
- * Several clients with separate sessions, malformed and oversized input
- * (answered, never fatal), event delivery and BALLOON_CHANGE throttling,
- * the client limit, a client that stops reading, and a command that waits
- * for the guest (run on the server's worker) holding up only its client.
+ * Several clients with separate sessions, QEMU's framing (a stream of JSON
+ * texts: no newline needed, several per line, split over writes), malformed
+ * and oversized input (answered, the stream resyncs), event delivery and
+ * BALLOON_CHANGE throttling, the client limit, a client that stops reading, and
+ * a command that waits for the guest (run on the server's worker) holding up
+ * only its client.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -215,60 +217,157 @@ static void test_two_sessions(void **state)
 	cli_close(&a);
 }
 
+/* The next message must be a GenericError parse error (no id). */
+static void expect_parse_error(struct fix *f, struct cli *c, const char *what)
+{
+	struct json_object *o = recv_msg(f, c);
+	const char *desc;
+
+	assert_string_equal(err_class(o), "GenericError");
+	desc = json_object_get_string(get(get(o, "error"), "desc"));
+	assert_non_null(strstr(desc, "JSON parse error, "));
+	if (what)
+		assert_non_null(strstr(desc, what));
+	assert_false(json_object_object_get_ex(o, "id", NULL));
+	json_object_put(o);
+}
+
+/* The next message must be the reply to request @id (success or error
+ * class @cls). */
+static void expect_reply(struct fix *f, struct cli *c, int id, const char *cls)
+{
+	struct json_object *o = recv_msg(f, c);
+
+	assert_int_equal(json_object_get_int(get(o, "id")), id);
+	if (cls)
+		assert_string_equal(err_class(o), cls);
+	else
+		assert_true(json_object_object_get_ex(o, "return", NULL));
+	json_object_put(o);
+}
+
+/* Nothing more is queued for @c. */
+static void expect_nothing(struct fix *f, struct cli *c)
+{
+	struct json_object *o = recv_within(f, c, 50);
+
+	assert_null(o);
+}
+
+/* QEMU's framing: a stream of JSON texts, newlines optional. */
+static void test_stream(void **state)
+{
+	struct fix *f = *state;
+	const char split[] = "{\"execute\":\"query-status\",\"id\":3}";
+	struct json_object *o;
+	struct cli a;
+
+	cli_start(f, &a, true);
+	/* no newline after the command (QEMU's old Python client) */
+	send_str(f, &a, "{\"execute\":\"query-status\",\"id\":1}");
+	expect_reply(f, &a, 1, NULL);
+	/* two objects on one line, no separator: two replies, in order */
+	send_str(f, &a,
+	         "{\"execute\":\"query-balloon\",\"id\":2}"
+	         "{\"execute\":\"nosuch\",\"id\":\"x\"}  {\"a\":1}\r\n");
+	expect_reply(f, &a, 2, NULL);
+	o = recv_msg(f, &a);
+	assert_string_equal(err_class(o), "CommandNotFound");
+	assert_string_equal(json_object_get_string(get(o, "id")), "x");
+	json_object_put(o);
+	o = recv_msg(f, &a);
+	assert_string_equal(err_class(o), "GenericError"); /* no 'execute' */
+	json_object_put(o);
+	expect_nothing(f, &a);
+	/* one object split over many writes, the server pumped in between;
+	 * blank lines and whitespace around it are ignored */
+	send_str(f, &a, "\n\n  \t\r\n");
+	for (size_t i = 0; i < sizeof(split) - 1; i++) {
+		send_raw(f, &a, split + i, 1);
+		pump(f, 1);
+		if (i + 1 < sizeof(split) - 1)
+			assert_null(recv_within(f, &a, 0));
+	}
+	expect_reply(f, &a, 3, NULL);
+	send_str(f, &a, "\n\n   \n");
+	expect_nothing(f, &a);
+	cli_close(&a);
+}
+
+/* Invalid JSON: one error, the stream resynchronises, the VM lives. */
 static void test_malformed(void **state)
 {
 	struct fix *f = *state;
 	struct cli a;
-	struct json_object *o;
 
 	cli_start(f, &a, true);
+	/* garbage then a command on the same line: error, then its reply */
+	send_str(f, &a,
+	         "\x01\x02\xff garbage ]]] "
+	         "{\"execute\":\"query-status\",\"id\":1}");
+	expect_parse_error(f, &a, NULL);
+	expect_reply(f, &a, 1, NULL);
+	expect_nothing(f, &a);
+	/* the rest of a bad line is dropped with it */
+	send_str(f, &a,
+	         "]]] x \"a\" 1 2 3\n{\"execute\":\"query-status\","
+	         "\"id\":2}\n");
+	expect_parse_error(f, &a, "unexpected character");
+	expect_reply(f, &a, 2, NULL);
+	expect_nothing(f, &a);
+	/* an unterminated object: the next '{' starts over (QEMU would keep
+	 * collecting until the braces balance; docs/balloonvm.md) */
 	send_str(f, &a, "{\"execute\": \"query-status\"\n");
-	o = recv_msg(f, &a);
-	assert_string_equal(err_class(o), "GenericError");
-	assert_false(json_object_object_get_ex(o, "id", NULL));
-	json_object_put(o);
-	send_str(f, &a, "\x01\x02\xff garbage ]]]\n\n   \n");
-	o = recv_msg(f, &a);
-	assert_string_equal(err_class(o), "GenericError");
-	json_object_put(o);
-	send_str(f, &a, "{\"a\":1}{\"b\":2}\n");
-	o = recv_msg(f, &a);
-	assert_string_equal(err_class(o), "GenericError");
-	json_object_put(o);
-	expect_ok(f, &a, 1);
+	expect_nothing(f, &a); /* still waiting for the rest */
+	send_str(f, &a, "{\"execute\":\"query-status\",\"id\":3}");
+	expect_parse_error(f, &a, NULL);
+	expect_reply(f, &a, 3, NULL);
+	/* QEMU's parity case: a missing ':' */
+	send_str(f, &a, "{\"execute\" \"query-status\"}\n");
+	expect_parse_error(f, &a, "':' expected");
+	/* a NUL byte inside an object */
+	send_raw(f, &a, "{\"a\"\0:1}\n", 9);
+	expect_parse_error(f, &a, NULL);
+	expect_nothing(f, &a);
+	expect_ok(f, &a, 4);
 	cli_close(&a);
 }
 
 static void test_oversized(void **state)
 {
 	struct fix *f = *state;
-	size_t big = QMP_MAX_LINE + 1000, huge = 4u << 20;
+	size_t big = QMP_MAX_MSG + 1000, huge = 4u << 20;
 	char *buf = malloc(huge + 1);
 	struct cli a;
-	struct json_object *o;
+	int n;
 
 	cli_start(f, &a, true);
 	/* a well-formed request padded past the limit */
-	int n = sprintf(buf, "{\"execute\":\"query-status\",\"id\":\"");
+	n = sprintf(buf, "{\"execute\":\"query-status\",\"id\":\"");
 	memset(buf + n, 'x', big - (size_t)n);
 	strcpy(buf + big, "\"}\n");
 	send_raw(f, &a, buf, big + 3);
-	o = recv_msg(f, &a);
-	assert_string_equal(err_class(o), "GenericError");
-	assert_non_null(strstr(
-	        json_object_get_string(get(get(o, "error"), "desc")), "65536"));
-	json_object_put(o);
+	expect_parse_error(f, &a, "65536");
+	expect_nothing(f, &a);
 	expect_ok(f, &a, 1);
+	/* over the limit, with brackets, quotes and escapes inside strings,
+	 * and a command right after it: skipped to its very end */
+	n = sprintf(buf, "{\"arguments\":{\"s\":[\"}]\\\"{\",'}'],\"p\":\"");
+	memset(buf + n, '{', big - (size_t)n);
+	strcpy(buf + big, "\"},\"execute\":\"query-status\"}"
+	                  "{\"execute\":\"query-status\",\"id\":2}");
+	send_str(f, &a, buf);
+	expect_parse_error(f, &a, "65536");
+	expect_reply(f, &a, 2, NULL);
+	expect_nothing(f, &a);
 	/* 4 MiB without a newline, then one: one error, never buffered */
 	memset(buf, '[', huge);
 	send_raw(f, &a, buf, huge);
 	send_str(f, &a, "\n");
-	o = recv_msg(f, &a);
-	assert_string_equal(err_class(o), "GenericError");
-	json_object_put(o);
-	expect_ok(f, &a, 2);
+	expect_parse_error(f, &a, "nesting too deep");
+	expect_ok(f, &a, 3);
 	/* nothing else was queued for us */
-	assert_null(recv_within(f, &a, 50));
+	expect_nothing(f, &a);
 	free(buf);
 	cli_close(&a);
 }
@@ -456,10 +555,11 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	        T(test_two_sessions),   T(test_malformed),
-	        T(test_oversized),      T(test_events),
-	        T(test_client_limit),   T(test_slow_reader),
-	        T(test_quit_and_drain), T(test_guest_wait),
+	        T(test_two_sessions), T(test_stream),
+	        T(test_malformed),    T(test_oversized),
+	        T(test_events),       T(test_client_limit),
+	        T(test_slow_reader),  T(test_quit_and_drain),
+	        T(test_guest_wait),
 	};
 #undef T
 	bc_log_init("test_qmp_server", BC_LOG_ERR, false);

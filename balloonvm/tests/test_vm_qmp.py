@@ -3,10 +3,12 @@
 
 Greeting and negotiation, guest-stats polling (last-update advances, values
 come from the guest), balloon/query-balloon round trip with a
-BALLOON_CHANGE event, workload commands, garbage on the socket, several
-clients at once, quit -> SHUTDOWN and the socket removed, SIGTERM -> a clean
-exit.
+BALLOON_CHANGE event, workload commands (a change read back), garbage on
+the socket (GenericError replies, then commands without newlines answered
+in order, as QEMU's JSON stream allows), several clients at once, quit ->
+SHUTDOWN and the socket removed, SIGTERM -> a clean exit.
 """
+import json
 import os
 import signal
 import socket
@@ -22,6 +24,20 @@ def expect_error(fn, cls):
         assert e.cls == cls, f"{e.cls} instead of {cls}: {e.desc}"
         return e
     raise AssertionError(f"no {cls} error")
+
+
+def raw_lines(sock):
+    """The JSON messages (events left out) arriving on @sock, one a line."""
+    buf = b""
+    while True:
+        while b"\n" not in buf:
+            data = sock.recv(65536)
+            assert data, "connection closed"
+            buf += data
+        line, buf = buf.split(b"\n", 1)
+        msg = json.loads(line)
+        if "event" not in msg:
+            yield msg
 
 
 def test(exe, vms):
@@ -63,7 +79,11 @@ def test(exe, vms):
     # Workloads.
     wid = vm.add("kv:size=32M,alpha=0.9")
     wait_until(lambda: vm.workload(wid)["ops"] > 0, 10, "kv to run")
+    assert "alpha=0.9" in vm.workload(wid)["spec"], vm.workload(wid)
     vm.cmd("x-bvm-workload-set", id=wid, spec="alpha=0.5")
+    spec = vm.workload(wid)["spec"]
+    assert "alpha=0.5" in spec and "alpha=0.9" not in spec, spec
+    assert spec.startswith("kv:") and "size=32M" in spec, spec
     vm.cmd("x-bvm-workload-stop", id=wid)
     assert vm.workload(wid)["state"] == "stopped"
     e = expect_error(lambda: vm.add("nosuch:x=1"), "GenericError")
@@ -72,13 +92,26 @@ def test(exe, vms):
     mem = vm.memory()
     assert mem["ram"] == 256 * MiB and mem["host"]["rss"] > 0, mem
 
-    # Garbage and a second client do not disturb anyone.
+    # Garbage and a second client do not disturb anyone.  Each bad stretch
+    # gets one GenericError; then commands without newlines (QEMU parses a
+    # JSON stream) are answered in order.
     raw = socket.socket(socket.AF_UNIX)
+    raw.settimeout(10)
     raw.connect(vm.sock)
+    lines = raw_lines(raw)
+    assert "QMP" in next(lines)
     raw.sendall(b"\x00\xffnot json\n" + b"[" * 100000 + b"\n")
     other = QMP(vm.sock)
     assert other.cmd("query-balloon")["actual"] == 256 * MiB
     other.close()
+    raw.sendall(b'{"execute":"qmp_capabilities","id":1}'
+                b'{"execute":"query-balloon","id":2}')
+    got = [next(lines) for _ in range(4)]
+    for r in got[:2]:
+        assert r["error"]["class"] == "GenericError" and "id" not in r, got
+        assert r["error"]["desc"].startswith("JSON parse error, "), got
+    assert got[2] == {"return": {}, "id": 1}, got
+    assert got[3] == {"return": {"actual": 256 * MiB}, "id": 2}, got
     raw.close()
     assert vm.cmd("query-status")["running"]
 

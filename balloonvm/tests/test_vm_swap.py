@@ -5,7 +5,8 @@ A 1 GiB balloonvm with a 1 GiB swap file runs a steady 600 MiB working set
 (random page touches).  A 256 MiB balloon target leaves it less than its
 working set: the guest must swap (real writes and reads of its swap file),
 so the workload's throughput falls and the swap-out counters rise.
-Deflating back to 1 GiB restores the throughput.  Ratios are compared
+Deflating back to 1 GiB restores the throughput (more than twice the
+squeezed rate and at least half the baseline).  Ratios are compared
 within this one run, so the machine's speed does not matter; as other
 processes may share the CPU, the per-op latency (window p50, which CPU
 sharing barely moves) is checked alongside the throughput.
@@ -63,6 +64,9 @@ def test(exe, vms):
           f"({restored / base:.2f} of baseline, "
           f"{restored / max(squeezed, 1):.1f}x the squeezed rate)")
     assert restored > squeezed * 2, "deflating did not restore throughput"
+    assert restored >= base * 0.5, \
+        f"throughput after deflate {restored:.0f} ops/s below half of the " \
+        f"baseline {base:.0f}"
     assert re_p50 * 2 < sq_p50, "per-op latency did not recover"
     w = vm.workload(1)
     assert w["verify-errors"] == 0, w
