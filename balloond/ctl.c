@@ -45,8 +45,7 @@ struct bd_ctl {
 	struct bd *bd;
 	struct bd_watch lw;
 	char *path;
-	dev_t dev; /* the socket file we created: removed at exit only if */
-	ino_t ino; /* it is still this one */
+	struct bc_file_id id; /* the socket file we created */
 	bool has_group;
 	gid_t group;
 	struct ctl_conn *conns;
@@ -424,30 +423,14 @@ static void on_accept(struct bd_watch *w, uint32_t events)
 /* Remember the file we bound; with a group, chown then chmod @mode. */
 static int own_socket(struct bd_ctl *ctl, unsigned mode)
 {
-	struct stat st;
+	int ret = bc_file_id_get(ctl->path, &ctl->id);
 
-	if (stat(ctl->path, &st) < 0)
-		return -errno;
-	ctl->dev = st.st_dev;
-	ctl->ino = st.st_ino;
-	if (!ctl->has_group)
-		return 0;
+	if (ret || !ctl->has_group)
+		return ret;
 	if (chown(ctl->path, (uid_t)-1, ctl->group) < 0 ||
 	    chmod(ctl->path, mode) < 0)
 		return -errno;
 	return 0;
-}
-
-/* Remove the socket file at exit if it is still the one we created (a
- * balloond started after us, e.g. by an operator who removed ours, keeps
- * its own). */
-static void unlink_own(const struct bd_ctl *ctl)
-{
-	struct stat st;
-
-	if (lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
-	    st.st_ino == ctl->ino)
-		unlink(ctl->path);
 }
 
 static int socket_group(const char *name, gid_t *gid)
@@ -521,7 +504,7 @@ int bd_ctl_init(struct bd *bd, char *err, size_t errlen)
 	return 0;
 err_close:
 	close(fd);
-	unlink_own(ctl);
+	bc_unlink_own(ctl->path, &ctl->id);
 err_path:
 	free(ctl->path);
 err_free:
@@ -547,7 +530,7 @@ void bd_ctl_fini(struct bd *bd)
 		int fd = ctl->lw.fd;
 		bd_loop_del(&bd->loop, &ctl->lw);
 		close(fd);
-		unlink_own(ctl);
+		bc_unlink_own(ctl->path, &ctl->id);
 	}
 	free(ctl->path);
 	free(ctl);

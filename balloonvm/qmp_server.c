@@ -407,6 +407,9 @@ int bvm_qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
 		ret = fd;
 		goto err_path;
 	}
+	ret = bc_file_id_get(path, &s->path_id);
+	if (ret)
+		goto err_close;
 	ret = bvm_vm_loop_add(loop, &s->lw, fd, EPOLLIN, listen_io);
 	if (ret)
 		goto err_sock;
@@ -417,8 +420,9 @@ int bvm_qmp_server_init(struct qmp_server *s, struct vm_loop *loop,
 err_watch:
 	bvm_vm_loop_del(loop, &s->lw);
 err_sock:
+	bc_unlink_own(path, &s->path_id);
+err_close:
 	close(fd);
-	unlink(path);
 err_path:
 	free(s->path);
 	s->path = NULL;
@@ -458,7 +462,7 @@ void bvm_qmp_server_fini(struct qmp_server *s)
 		close(fd);
 	}
 	if (s->path) {
-		unlink(s->path);
+		bc_unlink_own(s->path, &s->path_id);
 		free(s->path);
 		s->path = NULL;
 	}

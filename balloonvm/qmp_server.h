@@ -24,6 +24,7 @@
 #include "qmp_cmds.h"
 #include "qmp_stream.h"
 #include "vm_loop.h"
+#include <bc_util.h>
 
 #define QMP_MAX_MSG     (64u * 1024)       /* bytes per request */
 #define QMP_MAX_CLIENTS 16                 /* further connects are closed */
@@ -44,6 +45,7 @@ struct qmp_server {
 	struct vm_loop *loop;
 	struct vm_watch lw; /* listening socket */
 	char *path;
+	struct bc_file_id path_id; /* removed at exit only if still ours */
 	const struct qmp_backend *be;
 	void *ctx;
 	struct qmp_client *clients;

@@ -240,3 +240,23 @@ err_close:
 	close(fd);
 	return ret;
 }
+
+int bc_file_id_get(const char *path, struct bc_file_id *id)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	return 0;
+}
+
+void bc_unlink_own(const char *path, const struct bc_file_id *id)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && st.st_dev == id->dev &&
+	    st.st_ino == id->ino)
+		unlink(path);
+}

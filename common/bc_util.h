@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * Parse a size: a plain integer is bytes; suffixes K/M/G/T (and KB/MB/...)
@@ -40,6 +41,20 @@ int bc_unix_connect(const char *path);
  * -EADDRINUSE if a server accepts connections at @path, -EEXIST if @path is
  * not a socket, or another -errno. */
 int bc_unix_listen(const char *path, unsigned mode);
+
+/* Which file a server created at a path, so that it removes the path at exit
+ * only if it is still that file (a server started after it, on the same
+ * path, keeps its own). */
+struct bc_file_id {
+	dev_t dev;
+	ino_t ino;
+};
+
+/* Remember the file now at @path.  Returns 0 or -errno (from stat). */
+int bc_file_id_get(const char *path, struct bc_file_id *id);
+
+/* Unlink @path if it is still the file @id names; otherwise leave it. */
+void bc_unlink_own(const char *path, const struct bc_file_id *id);
 
 /* Make an fd non-blocking.  Returns 0 or -errno. */
 int bc_set_nonblock(int fd);

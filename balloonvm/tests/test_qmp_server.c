@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cmocka.h>
 
 #include <bc_jsonl.h>
@@ -551,6 +553,33 @@ static void test_guest_wait(void **state)
 	cli_close(&b);
 }
 
+/* The QMP path belongs to one VM: a second server on it is refused, and a
+ * server whose socket file was replaced leaves the new one at exit. */
+static void test_path_owner(void **state)
+{
+	struct fix *f = *state;
+	struct qmp_server other, later;
+	struct stat st;
+
+	assert_int_equal(bvm_qmp_server_init(&other, &f->loop, f->path,
+	                                     &fake_backend, &f->vm),
+	                 -EADDRINUSE);
+	assert_int_equal(stat(f->path, &st), 0); /* ours is still there */
+	/* Someone removes our file and starts another server on the path. */
+	assert_int_equal(unlink(f->path), 0);
+	assert_int_equal(bvm_qmp_server_init(&later, &f->loop, f->path,
+	                                     &fake_backend, &f->vm),
+	                 0);
+	bvm_qmp_server_fini(&f->srv);
+	assert_int_equal(stat(f->path, &st), 0); /* the later one's file */
+	bvm_qmp_server_fini(&later);
+	assert_int_equal(access(f->path, F_OK), -1);
+	/* A fresh server for teardown. */
+	assert_int_equal(bvm_qmp_server_init(&f->srv, &f->loop, f->path,
+	                                     &fake_backend, &f->vm),
+	                 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -559,7 +588,7 @@ int main(void)
 	        T(test_malformed),    T(test_oversized),
 	        T(test_events),       T(test_client_limit),
 	        T(test_slow_reader),  T(test_quit_and_drain),
-	        T(test_guest_wait),
+	        T(test_guest_wait),   T(test_path_owner),
 	};
 #undef T
 	bc_log_init("test_qmp_server", BC_LOG_ERR, false);
