@@ -86,14 +86,15 @@ static void client_send(struct qmp_client *c, struct json_object *msg)
 	s = json_object_to_json_string_ext(
 	        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	n = strlen(s);
-	if (c->out_len + n + 1 > QMP_MAX_OUT) {
+	/* Each message ends in "\r\n", as QEMU's monitor writes it. */
+	if (c->out_len + n + 2 > QMP_MAX_OUT) {
 		bc_warn("qmp: client not reading, disconnecting it");
 		client_close(c);
 		return;
 	}
-	if (c->out_len + n + 1 > c->out_cap) {
+	if (c->out_len + n + 2 > c->out_cap) {
 		size_t cap = c->out_cap ? c->out_cap : 4096;
-		while (cap < c->out_len + n + 1)
+		while (cap < c->out_len + n + 2)
 			cap *= 2;
 		char *nb = realloc(c->out, cap);
 		if (!nb) {
@@ -104,8 +105,8 @@ static void client_send(struct qmp_client *c, struct json_object *msg)
 		c->out_cap = cap;
 	}
 	memcpy(c->out + c->out_len, s, n);
-	c->out[c->out_len + n] = '\n';
-	c->out_len += n + 1;
+	memcpy(c->out + c->out_len + n, "\r\n", 2);
+	c->out_len += n + 2;
 	if (client_flush(c) < 0)
 		client_close(c);
 }

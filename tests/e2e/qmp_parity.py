@@ -27,6 +27,7 @@ its reason; error "desc" texts are printed, not compared.
 
 import json
 import os
+import socket
 import sys
 import time
 
@@ -167,6 +168,56 @@ def allowed(step, path):
 def desc(r):
     e = r.get("error") if isinstance(r, dict) else None
     return f"{e.get('class')}: {e.get('desc')}" if e else ""
+
+
+def framing(side, qmp_path, c):
+    """QMP framing, on a connection of its own: messages end in CRLF; the
+    input is a JSON stream (no newline needed, two commands on one line, a
+    command split over two writes)."""
+    tag = f"[{side}]"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10.0)
+    buf = b""
+    ends = []
+
+    def msg():
+        nonlocal buf
+        while True:
+            while b"\n" not in buf:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed")
+                buf += chunk
+            line, buf = buf.split(b"\n", 1)
+            ends.append(line.endswith(b"\r"))
+            m = json.loads(line)
+            if "event" not in m:
+                return m
+
+    try:
+        sock.connect(qmp_path)
+        msg()  # greeting
+        sock.sendall(b'{"execute": "qmp_capabilities", "id": 1}')
+        r = msg()
+        c.check(r.get("id") == 1 and r.get("return") == {},
+                f"{tag} a command without newline is answered")
+        sock.sendall(b'{"execute": "query-status", "id": 2} '
+                     b'{"execute": "query-balloon", "id": 3}\n')
+        ids = [msg().get("id"), msg().get("id")]
+        c.check(ids == [2, 3], f"{tag} two commands on one line: replies "
+                f"{ids} in order")
+        sock.sendall(b'{"execute": "query-')
+        time.sleep(0.2)
+        sock.sendall(b'balloon", "id": 4}\n')
+        r = msg()
+        c.check(r.get("id") == 4 and "actual" in r.get("return", {}),
+                f"{tag} a command split over two writes is answered")
+        c.check(ends and all(ends), f"{tag} every message ends in CRLF "
+                f"({sum(ends)} of {len(ends)})")
+    except (OSError, ValueError) as e:
+        c.check(False, f"{tag} framing: {type(e).__name__}: {e}")
+    finally:
+        sock.close()
 
 
 def conversation(side, qmp_path, c, alive):
@@ -441,6 +492,8 @@ def main(argv):
         bvm = BalloonVM(procs, bvm_exe, tmp, "parity", f"{SIZE >> 20}M",
                         ["--deflate-on-oom", "--free-page-reporting"])
         c.note(f"balloonvm up in {bvm.boot_s:.2f} s (pid {bvm.pid})")
+        framing("qemu", guest.qmp_path, c)
+        framing("balloonvm", bvm.qmp_path, c)
         try:
             qemu_conv = conversation("qemu", guest.qmp_path, c,
                                      lambda: pid_alive(qpid))
