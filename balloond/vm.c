@@ -355,7 +355,8 @@ void bd_vm_set_polling(struct vm *vm)
 		set_alert(vm);
 }
 
-/* Keep the stats QEMU reports as numbers >= 0 (it reports -1 for none). */
+/* Keep the stats the guest reported.  "Not reported" is -1 in older QEMU
+ * (and balloonvm) and 2^64 - 1 in QEMU that visits the stats as unsigned. */
 static struct json_object *filter_stats(struct json_object *in)
 {
 	struct json_object *out = json_object_new_object();
@@ -365,7 +366,8 @@ static struct json_object *filter_stats(struct json_object *in)
 	json_object_object_foreach(in, k, v)
 	{
 		if (json_object_is_type(v, json_type_int) &&
-		    json_object_get_int64(v) >= 0)
+		    json_object_get_int64(v) >= 0 &&
+		    json_object_get_uint64(v) != UINT64_MAX)
 			json_object_object_add(
 			        out, k,
 			        json_object_new_uint64(
