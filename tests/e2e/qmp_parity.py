@@ -438,7 +438,10 @@ def compare(c, qemu, bvm):
     steps = [k for k, _ in qemu] + [k for k, _ in bvm if k not in qm]
     pad = " " * 24
     print()
-    row("step", "QEMU 7.2 (TCG guest)", "balloonvm", "verdict")
+    v = (qm.get("greeting") or {}).get("QMP", {}).get("version", {}) \
+        .get("qemu", {})
+    row("step", f"QEMU {v.get('major', '?')}.{v.get('minor', '?')} guest",
+        "balloonvm", "verdict")
     print("-" * 158)
     for step in steps:
         a, b = qm.get(step), bm.get(step)
