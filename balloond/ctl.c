@@ -339,7 +339,8 @@ static void on_conn(struct bd_watch *w, uint32_t events)
 			return;
 		}
 	}
-	while ((events & EPOLLIN) && !c->eof && c->rd.len <= 2 * CTL_MAX_LINE) {
+	while ((events & EPOLLIN) && !c->eof &&
+	       c->rd.in.len <= 2 * CTL_MAX_LINE) {
 		ssize_t n = bc_jsonl_read(&c->rd, c->w.fd);
 		if (n == -EAGAIN)
 			break;

@@ -20,9 +20,7 @@ int bvm_qmp_stream_init(struct qmp_stream *s, size_t max_msg)
 	s->tok = json_tokener_new_ex(QMP_MAX_DEPTH);
 	if (!s->tok)
 		return -ENOMEM;
-	s->cap = READ_CHUNK;
-	s->buf = malloc(s->cap);
-	if (!s->buf)
+	if (bc_buf_init(&s->in, READ_CHUNK))
 		goto err_tok;
 	return 0;
 err_tok:
@@ -35,43 +33,23 @@ void bvm_qmp_stream_free(struct qmp_stream *s)
 {
 	if (s->tok)
 		json_tokener_free(s->tok);
-	free(s->buf);
+	bc_buf_free(&s->in);
 	memset(s, 0, sizeof(*s));
 }
 
 /* Room for @extra more bytes after the unparsed ones, moved to the front. */
 static int reserve(struct qmp_stream *s, size_t extra)
 {
-	size_t need, cap;
-	char *nb;
-
-	if (s->pos) {
-		memmove(s->buf, s->buf + s->pos, s->len - s->pos);
-		s->len -= s->pos;
-		s->pos = 0;
-	}
-	need = s->len + extra;
-	if (need <= s->cap)
-		return 0;
-	for (cap = s->cap; cap < need; cap *= 2)
-		;
-	nb = realloc(s->buf, cap);
-	if (!nb)
-		return -ENOMEM;
-	s->buf = nb;
-	s->cap = cap;
-	return 0;
+	bc_buf_consume(&s->in, s->pos);
+	s->pos = 0;
+	return bc_buf_reserve(&s->in, extra);
 }
 
 int bvm_qmp_stream_feed(struct qmp_stream *s, const void *data, size_t n)
 {
 	int ret = reserve(s, n);
 
-	if (ret)
-		return ret;
-	memcpy(s->buf + s->len, data, n);
-	s->len += n;
-	return 0;
+	return ret ? ret : bc_buf_append(&s->in, data, n);
 }
 
 ssize_t bvm_qmp_stream_read(struct qmp_stream *s, int fd)
@@ -82,13 +60,13 @@ ssize_t bvm_qmp_stream_read(struct qmp_stream *s, int fd)
 	if (ret)
 		return ret;
 	do {
-		n = read(fd, s->buf + s->len, READ_CHUNK);
+		n = read(fd, s->in.data + s->in.len, READ_CHUNK);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	if (n == 0)
 		s->eof = true;
-	s->len += (size_t)n;
+	s->in.len += (size_t)n;
 	return n;
 }
 
@@ -141,8 +119,8 @@ static void new_text(struct qmp_stream *s, enum qmp_stream_mode mode)
 /* QS_SKIP: drop the rest of an over-long text. */
 static void skip_text(struct qmp_stream *s)
 {
-	while (s->pos < s->len)
-		if (scan_byte(&s->scan, s->buf[s->pos++])) {
+	while (s->pos < s->in.len)
+		if (scan_byte(&s->scan, s->in.data[s->pos++])) {
 			new_text(s, QS_PARSE);
 			return;
 		}
@@ -151,8 +129,8 @@ static void skip_text(struct qmp_stream *s)
 /* QS_RECOVER: drop input up to a '{' (kept) or a newline (dropped). */
 static void recover(struct qmp_stream *s)
 {
-	while (s->pos < s->len) {
-		char c = s->buf[s->pos];
+	while (s->pos < s->in.len) {
+		char c = s->in.data[s->pos];
 		if (c == '{') {
 			s->mode = QS_PARSE;
 			return;
@@ -168,7 +146,7 @@ static void recover(struct qmp_stream *s)
 /* Whitespace between texts is not part of either. */
 static void skip_ws(struct qmp_stream *s)
 {
-	while (s->pos < s->len && is_ws(s->buf[s->pos]))
+	while (s->pos < s->in.len && is_ws(s->in.data[s->pos]))
 		s->pos++;
 }
 
@@ -176,8 +154,8 @@ static void skip_ws(struct qmp_stream *s)
  * Returns 1 with *out, 0 if the text is still incomplete, or an error. */
 static int parse_some(struct qmp_stream *s, struct json_object **out)
 {
-	const char *p = s->buf + s->pos;
-	size_t n = s->len - s->pos, end;
+	const char *p = s->in.data + s->pos;
+	size_t n = s->in.len - s->pos, end;
 	struct json_object *obj;
 	enum json_tokener_error err;
 
@@ -225,7 +203,7 @@ int bvm_qmp_stream_next(struct qmp_stream *s, struct json_object **out)
 			return 0;
 		if (!s->msg_bytes)
 			skip_ws(s);
-		if (s->pos == s->len)
+		if (s->pos == s->in.len)
 			return 0;
 		int ret = parse_some(s, out);
 		if (ret)

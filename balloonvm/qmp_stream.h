@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <bc_buf.h>
+
 /* Nesting QEMU's JSON parser accepts (json-c's default is 32). */
 #define QMP_MAX_DEPTH 1024
 
@@ -44,8 +46,8 @@ enum qmp_stream_mode {
 
 struct qmp_stream {
 	struct json_tokener *tok;
-	char *buf; /* received and not parsed yet: buf[pos, len) */
-	size_t pos, len, cap;
+	struct bc_buf in; /* received; not parsed yet: in.data[pos, in.len) */
+	size_t pos;
 	size_t max_msg;   /* bytes per JSON text */
 	size_t msg_bytes; /* bytes of the current text fed to tok so far */
 	enum qmp_stream_mode mode;

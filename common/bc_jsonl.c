@@ -11,44 +11,18 @@ int bc_jsonl_init(struct bc_jsonl *r, size_t max_line)
 {
 	memset(r, 0, sizeof(*r));
 	r->max_line = max_line;
-	r->cap = 4096;
-	r->buf = malloc(r->cap);
-	return r->buf ? 0 : -ENOMEM;
+	return bc_buf_init(&r->in, 4096);
 }
 
 void bc_jsonl_free(struct bc_jsonl *r)
 {
-	free(r->buf);
+	bc_buf_free(&r->in);
 	memset(r, 0, sizeof(*r));
-}
-
-static int reserve(struct bc_jsonl *r, size_t extra)
-{
-	size_t need = r->len + extra;
-	char *nb;
-
-	if (need <= r->cap)
-		return 0;
-	size_t cap = r->cap;
-	while (cap < need)
-		cap *= 2;
-	nb = realloc(r->buf, cap);
-	if (!nb)
-		return -ENOMEM;
-	r->buf = nb;
-	r->cap = cap;
-	return 0;
 }
 
 int bc_jsonl_feed(struct bc_jsonl *r, const char *data, size_t n)
 {
-	int ret = reserve(r, n);
-
-	if (ret)
-		return ret;
-	memcpy(r->buf + r->len, data, n);
-	r->len += n;
-	return 0;
+	return bc_buf_append(&r->in, data, n);
 }
 
 ssize_t bc_jsonl_read(struct bc_jsonl *r, int fd)
@@ -69,22 +43,16 @@ ssize_t bc_jsonl_read(struct bc_jsonl *r, int fd)
 	return ret ? ret : n;
 }
 
-static void consume(struct bc_jsonl *r, size_t n)
-{
-	memmove(r->buf, r->buf + n, r->len - n);
-	r->len -= n;
-}
-
 /* Drop buffered bytes of an over-long line; true once its newline is seen. */
 static bool discard_long(struct bc_jsonl *r)
 {
-	char *nl = memchr(r->buf, '\n', r->len);
+	char *nl = memchr(r->in.data, '\n', r->in.len);
 
 	if (!nl) {
-		r->len = 0;
+		r->in.len = 0;
 		return false;
 	}
-	consume(r, (size_t)(nl - r->buf) + 1);
+	bc_buf_consume(&r->in, (size_t)(nl - r->in.data) + 1);
 	r->discarding = false;
 	return true;
 }
@@ -121,26 +89,26 @@ int bc_jsonl_next(struct bc_jsonl *r, struct json_object **out)
 	for (;;) {
 		if (r->discarding && !discard_long(r))
 			return 0;
-		char *nl = memchr(r->buf, '\n', r->len);
+		char *nl = memchr(r->in.data, '\n', r->in.len);
 		if (!nl) {
-			if (r->len > r->max_line) {
+			if (r->in.len > r->max_line) {
 				r->discarding = true;
-				r->len = 0;
+				r->in.len = 0;
 				return -EMSGSIZE;
 			}
 			return 0;
 		}
-		size_t n = (size_t)(nl - r->buf);
+		size_t n = (size_t)(nl - r->in.data);
 		if (n > r->max_line) {
-			consume(r, n + 1);
+			bc_buf_consume(&r->in, n + 1);
 			return -EMSGSIZE;
 		}
-		if (blank(r->buf, n)) {
-			consume(r, n + 1);
+		if (blank(r->in.data, n)) {
+			bc_buf_consume(&r->in, n + 1);
 			continue;
 		}
-		int ret = parse_line(r->buf, n, out);
-		consume(r, n + 1);
+		int ret = parse_line(r->in.data, n, out);
+		bc_buf_consume(&r->in, n + 1);
 		return ret;
 	}
 }

@@ -15,11 +15,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "bc_buf.h"
+
 struct bc_jsonl {
-	char *buf;
-	size_t len, cap;
-	size_t max_line; /* bytes, without the newline */
-	bool discarding; /* inside an over-long line */
+	struct bc_buf in; /* received, not yet parsed */
+	size_t max_line;  /* bytes, without the newline */
+	bool discarding;  /* inside an over-long line */
 	bool eof;
 };
 

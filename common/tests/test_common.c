@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "bc_buf.h"
 #include "bc_jsonl.h"
 #include "bc_util.h"
 
@@ -127,6 +128,40 @@ static void test_jsonl_pipe(void **state)
 	close(p[0]);
 }
 
+static void test_buf(void **state)
+{
+	char big[10000];
+	struct bc_buf b;
+	(void)state;
+
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(bc_buf_init(&b, 16), 0);
+	assert_int_equal(bc_buf_append(&b, "hello ", 6), 0);
+	assert_int_equal(bc_buf_append(&b, "world", 5), 0);
+	assert_int_equal(b.len, 11);
+	assert_int_equal(b.cap, 16);
+	assert_memory_equal(b.data, "hello world", 11);
+	/* growing doubles until it fits, keeping what is held */
+	assert_int_equal(bc_buf_append(&b, big, sizeof(big)), 0);
+	assert_int_equal(b.cap, 16384);
+	assert_int_equal(b.len, 11 + sizeof(big));
+	assert_memory_equal(b.data, "hello world", 11);
+	/* consuming moves the rest to the front; 0 changes nothing */
+	bc_buf_consume(&b, 0);
+	assert_int_equal(b.len, 11 + sizeof(big));
+	bc_buf_consume(&b, 6);
+	assert_memory_equal(b.data, "worldxx", 7);
+	bc_buf_consume(&b, b.len);
+	assert_int_equal(b.len, 0);
+	/* reserving room that exists does not reallocate */
+	assert_int_equal(bc_buf_reserve(&b, 16384), 0);
+	assert_int_equal(b.cap, 16384);
+	assert_int_equal(bc_buf_reserve(&b, 16385), 0);
+	assert_int_equal(b.cap, 32768);
+	bc_buf_free(&b);
+	assert_null(b.data);
+}
+
 static void test_atomic_file(void **state)
 {
 	char dir[] = "/tmp/bc-test-XXXXXX", path[64], *data;
@@ -154,6 +189,7 @@ int main(void)
 	        cmocka_unit_test(test_jsonl_lines),
 	        cmocka_unit_test(test_jsonl_oversize),
 	        cmocka_unit_test(test_jsonl_pipe),
+	        cmocka_unit_test(test_buf),
 	        cmocka_unit_test(test_atomic_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
