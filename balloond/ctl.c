@@ -26,7 +26,7 @@ struct ctl_conn {
 	struct bd_ctl *ctl;
 	struct bd_watch w;
 	struct bc_jsonl rd;
-	struct bd_obuf out;
+	struct bc_buf out;
 	struct ctl_call *call; /* the request being answered */
 	bool eof, busy, dead;  /* busy: inside process(); dead: free later */
 	struct ctl_conn *next;
@@ -87,7 +87,7 @@ static void conn_free(struct ctl_conn *c)
 	if (c->call)
 		c->call->conn = NULL;
 	bc_jsonl_free(&c->rd);
-	bd_obuf_free(&c->out);
+	bc_buf_free(&c->out);
 	free(c);
 }
 
@@ -120,7 +120,7 @@ static bool conn_send(struct ctl_conn *c, struct json_object *msg)
 	int ret = bd_obuf_put_json(&c->out, msg);
 
 	if (!ret)
-		ret = bd_obuf_flush(&c->out, c->w.fd);
+		ret = bc_buf_send(&c->out, c->w.fd);
 	if (ret < 0) {
 		conn_close(c);
 		return false;
@@ -334,7 +334,7 @@ static void on_conn(struct bd_watch *w, uint32_t events)
 		return;
 	}
 	if (events & EPOLLOUT) {
-		if (bd_obuf_flush(&c->out, c->w.fd) < 0) {
+		if (bc_buf_send(&c->out, c->w.fd) < 0) {
 			conn_close(c);
 			return;
 		}

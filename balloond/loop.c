@@ -76,62 +76,21 @@ int bd_loop_wait(struct bd_loop *l, int timeout_ms)
 	return n;
 }
 
-int bd_obuf_put_json(struct bd_obuf *o, struct json_object *obj)
+int bd_obuf_put_json(struct bc_buf *o, struct json_object *obj)
 {
 	size_t len;
 	const char *s = json_object_to_json_string_length(
 	        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
 	        &len);
-	size_t need = o->len + len + 1;
+	int ret;
 
-	if (need > BD_OBUF_MAX)
+	if (o->len + len + 1 > BD_OBUF_MAX)
 		return -ENOBUFS;
-	if (need > o->cap) {
-		size_t cap = o->cap ? o->cap : 4096;
-		char *nb;
-		while (cap < need)
-			cap *= 2;
-		nb = realloc(o->buf, cap);
-		if (!nb)
-			return -ENOMEM;
-		o->buf = nb;
-		o->cap = cap;
-	}
-	memcpy(o->buf + o->len, s, len);
-	o->buf[o->len + len] = '\n';
-	o->len = need;
+	ret = bc_buf_reserve(o, len + 1);
+	if (ret)
+		return ret;
+	memcpy(o->data + o->len, s, len);
+	o->data[o->len + len] = '\n';
+	o->len += len + 1;
 	return 0;
-}
-
-int bd_obuf_flush(struct bd_obuf *o, int fd)
-{
-	size_t off = 0;
-	int ret = 0;
-
-	while (off < o->len) {
-		ssize_t w = send(fd, o->buf + off, o->len - off,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			ret = 1;
-			break;
-		}
-		if (w < 0) {
-			ret = -errno;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (off) {
-		memmove(o->buf, o->buf + off, o->len - off);
-		o->len -= off;
-	}
-	return ret;
-}
-
-void bd_obuf_free(struct bd_obuf *o)
-{
-	free(o->buf);
-	memset(o, 0, sizeof(*o));
 }

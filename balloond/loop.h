@@ -12,6 +12,8 @@
 
 #include <json-c/json.h>
 
+#include <bc_buf.h>
+
 struct bd_watch;
 typedef void (*bd_watch_fn)(struct bd_watch *w, uint32_t events);
 
@@ -47,20 +49,12 @@ void bd_loop_del(struct bd_loop *l, struct bd_watch *w);
  * events dispatched (0 on timeout) or -errno (-EINTR is reported as 0). */
 int bd_loop_wait(struct bd_loop *l, int timeout_ms);
 
-/* Output queue of one socket.  Bounded: a peer that stops reading is cut off
- * once BD_OBUF_MAX bytes are queued. */
+/* Output queue of one socket (a struct bc_buf, sent with bc_buf_send).
+ * Bounded: a peer that stops reading is cut off once BD_OBUF_MAX bytes are
+ * queued. */
 #define BD_OBUF_MAX (4u << 20)
 
-struct bd_obuf {
-	char *buf;
-	size_t len, cap;
-};
-
 /* Queue @obj as one compact JSON line.  0, -ENOMEM or -ENOBUFS. */
-int bd_obuf_put_json(struct bd_obuf *o, struct json_object *obj);
-/* Write what the socket takes.  0 when empty, 1 when bytes remain (wait for
- * EPOLLOUT), or -errno (peer gone). */
-int bd_obuf_flush(struct bd_obuf *o, int fd);
-void bd_obuf_free(struct bd_obuf *o);
+int bd_obuf_put_json(struct bc_buf *o, struct json_object *obj);
 
 #endif

@@ -51,7 +51,7 @@ static void shut(struct qmp *q)
 	}
 	if (q->phase >= QMP_GREETING)
 		bc_jsonl_free(&q->rd);
-	bd_obuf_free(&q->out);
+	bc_buf_free(&q->out);
 	q->phase = QMP_CLOSED;
 	fail_all(q, QMP_ERR_DISCONNECTED,
 	         "connection to the QMP socket closed");
@@ -71,7 +71,7 @@ static void drop(struct qmp *q, int err)
 
 static int flush(struct qmp *q)
 {
-	int ret = bd_obuf_flush(&q->out, q->w.fd);
+	int ret = bc_buf_send(&q->out, q->w.fd);
 
 	if (ret < 0)
 		return ret;

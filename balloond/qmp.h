@@ -61,7 +61,7 @@ struct qmp {
 	struct bd_watch w;
 	enum qmp_phase phase;
 	struct bc_jsonl rd;
-	struct bd_obuf out;
+	struct bc_buf out;
 	int64_t next_id, caps_id;
 	uint64_t handshake_deadline_ms;
 	struct qmp_pending *pend, **pend_tail; /* FIFO, in sending order */

@@ -26,10 +26,9 @@ struct qmp_client {
 	struct qmp_server *srv;
 	struct qmp_session sess;
 	struct qmp_stream rd;
-	char *out;
-	size_t out_len, out_cap;
-	bool dead; /* closed; freed by bvm_qmp_server_tick() */
-	bool busy; /* a request of ours is with the worker */
+	struct bc_buf out; /* queued for the socket */
+	bool dead;         /* closed; freed by bvm_qmp_server_tick() */
+	bool busy;         /* a request of ours is with the worker */
 	struct qmp_client *next;
 };
 
@@ -54,25 +53,13 @@ static void client_close(struct qmp_client *c)
 
 static int client_flush(struct qmp_client *c)
 {
-	size_t done = 0;
+	int ret = bc_buf_send(&c->out, c->w.fd);
 
-	while (done < c->out_len) {
-		ssize_t n = send(c->w.fd, c->out + done, c->out_len - done,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n < 0)
-			return -errno;
-		done += (size_t)n;
-	}
-	memmove(c->out, c->out + done, c->out_len - done);
-	c->out_len -= done;
+	if (ret < 0)
+		return ret;
 	/* A busy client's next requests wait until its reply is sent. */
 	return bvm_vm_loop_mod(c->srv->loop, &c->w,
-	                       (c->busy ? 0 : EPOLLIN) |
-	                               (c->out_len ? EPOLLOUT : 0));
+	                       (c->busy ? 0 : EPOLLIN) | (ret ? EPOLLOUT : 0));
 }
 
 /* Queue one message; a client over QMP_MAX_OUT is dropped. */
@@ -87,27 +74,13 @@ static void client_send(struct qmp_client *c, struct json_object *msg)
 	        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	n = strlen(s);
 	/* Each message ends in "\r\n", as QEMU's monitor writes it. */
-	if (c->out_len + n + 2 > QMP_MAX_OUT) {
+	if (c->out.len + n + 2 > QMP_MAX_OUT) {
 		bc_warn("qmp: client not reading, disconnecting it");
 		client_close(c);
 		return;
 	}
-	if (c->out_len + n + 2 > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 4096;
-		while (cap < c->out_len + n + 2)
-			cap *= 2;
-		char *nb = realloc(c->out, cap);
-		if (!nb) {
-			client_close(c);
-			return;
-		}
-		c->out = nb;
-		c->out_cap = cap;
-	}
-	memcpy(c->out + c->out_len, s, n);
-	memcpy(c->out + c->out_len + n, "\r\n", 2);
-	c->out_len += n + 2;
-	if (client_flush(c) < 0)
+	if (bc_buf_append(&c->out, s, n) || bc_buf_append(&c->out, "\r\n", 2) ||
+	    client_flush(c) < 0)
 		client_close(c);
 }
 
@@ -442,7 +415,7 @@ static void free_dead(struct qmp_server *s)
 		}
 		*pp = c->next;
 		bvm_qmp_stream_free(&c->rd);
-		free(c->out);
+		bc_buf_free(&c->out);
 		free(c);
 	}
 }
@@ -536,7 +509,7 @@ void bvm_qmp_server_drain(struct qmp_server *s, int timeout_ms)
 		nfds_t n = 0;
 		uint64_t now = bc_now_ms();
 		for (struct qmp_client *c = s->clients; c; c = c->next) {
-			if (c->dead || !c->out_len || n == QMP_MAX_CLIENTS)
+			if (c->dead || !c->out.len || n == QMP_MAX_CLIENTS)
 				continue;
 			pfd[n] = (struct pollfd){.fd = c->w.fd,
 			                         .events = POLLOUT};

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 int bc_buf_init(struct bc_buf *b, size_t cap)
 {
@@ -21,10 +22,10 @@ void bc_buf_free(struct bc_buf *b)
 
 int bc_buf_reserve(struct bc_buf *b, size_t extra)
 {
-	size_t need = b->len + extra, cap = b->cap;
+	size_t need = b->len + extra, cap = b->cap ? b->cap : 4096;
 	char *nd;
 
-	if (need <= cap)
+	if (need <= b->cap)
 		return 0;
 	while (cap < need)
 		cap *= 2;
@@ -53,4 +54,28 @@ void bc_buf_consume(struct bc_buf *b, size_t n)
 		return;
 	memmove(b->data, b->data + n, b->len - n);
 	b->len -= n;
+}
+
+int bc_buf_send(struct bc_buf *b, int fd)
+{
+	size_t off = 0;
+	int ret = 0;
+
+	while (off < b->len) {
+		ssize_t w = send(fd, b->data + off, b->len - off,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ret = 1;
+			break;
+		}
+		if (w < 0) {
+			ret = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	bc_buf_consume(b, off);
+	return ret;
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bc_buf.h - a growable byte buffer for input read in pieces (the JSON-lines
- * reader and balloonvm's QMP stream).  Bytes are appended at the end and
- * consumed from the front.
+ * bc_buf.h - a growable byte buffer: input read in pieces (the JSON-lines
+ * reader, balloonvm's QMP stream) and output queued for a non-blocking
+ * socket (balloond's QMP and control connections, balloonvm's QMP server).
+ * Bytes are appended at the end and consumed from the front.  A zeroed
+ * struct bc_buf is a valid empty buffer that allocates on first use.
  *
- * Return contract: 0 or -ENOMEM.
+ * Return contract: 0 or -ENOMEM, except bc_buf_send (below).
  */
 #ifndef BC_BUF_H
 #define BC_BUF_H
@@ -29,5 +31,10 @@ int bc_buf_append(struct bc_buf *b, const void *p, size_t n);
 
 /* Drop the first @n (<= len) bytes; the rest moves to the front. */
 void bc_buf_consume(struct bc_buf *b, size_t n);
+
+/* Send what the (non-blocking) socket @fd takes and drop it from the front.
+ * Returns 0 when the buffer is empty, 1 when bytes remain (wait for
+ * EPOLLOUT), or -errno (the peer is gone).  Never raises SIGPIPE. */
+int bc_buf_send(struct bc_buf *b, int fd);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -162,6 +163,44 @@ static void test_buf(void **state)
 	assert_null(b.data);
 }
 
+/* A zeroed buffer allocates on first use; bc_buf_send sends what a
+ * non-blocking socket takes, keeps the rest, and reports a gone peer. */
+static void test_buf_send(void **state)
+{
+	static char chunk[65536], rx[65536];
+	struct bc_buf b = {0};
+	size_t queued = 0, got = 0;
+	int sv[2];
+	(void)state;
+
+	memset(chunk, 'q', sizeof(chunk));
+	assert_int_equal(bc_buf_send(&b, -1), 0); /* empty: nothing to do */
+	assert_int_equal(
+	        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	/* more than the socket buffer holds: some stays queued */
+	for (int i = 0; i < 64; i++) {
+		assert_int_equal(bc_buf_append(&b, chunk, sizeof(chunk)), 0);
+		queued += sizeof(chunk);
+	}
+	assert_int_equal(bc_buf_send(&b, sv[0]), 1);
+	assert_true(b.len > 0 && b.len < queued);
+	/* drain the peer while sending the rest */
+	for (int i = 0; i < 100000 && got < queued; i++) {
+		ssize_t n = read(sv[1], rx, sizeof(rx));
+		if (n > 0)
+			got += (size_t)n;
+		assert_true(bc_buf_send(&b, sv[0]) >= 0);
+	}
+	assert_int_equal(got, queued);
+	assert_int_equal(b.len, 0);
+	/* the peer is gone: an error, no SIGPIPE */
+	close(sv[1]);
+	assert_int_equal(bc_buf_append(&b, "x", 1), 0);
+	assert_int_equal(bc_buf_send(&b, sv[0]), -EPIPE);
+	close(sv[0]);
+	bc_buf_free(&b);
+}
+
 static void test_atomic_file(void **state)
 {
 	char dir[] = "/tmp/bc-test-XXXXXX", path[64], *data;
@@ -190,6 +229,7 @@ int main(void)
 	        cmocka_unit_test(test_jsonl_oversize),
 	        cmocka_unit_test(test_jsonl_pipe),
 	        cmocka_unit_test(test_buf),
+	        cmocka_unit_test(test_buf_send),
 	        cmocka_unit_test(test_atomic_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
