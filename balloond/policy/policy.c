@@ -197,8 +197,8 @@ bool bln_policy_urgent(const struct bln_policy_params *p,
 static const char *const kind_names[BLN_POLICY_NR] = {"idletax", "static",
                                                       "proxmox", "mom"};
 static const char *const reason_names[BLN_REASON_NR] = {
-        "none",         "pinned", "grow-demand", "grow-plenty",
-        "reclaim-idle", "floor",  "last-resort", "baseline"};
+        "none",  "pinned",      "grow-demand", "grow-plenty", "reclaim-idle",
+        "floor", "last-resort", "baseline",    "fair-share"};
 static const char *const state_names[BLN_HOST_NR] = {"high", "soft", "hard",
                                                      "low"};
 

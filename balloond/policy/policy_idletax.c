@@ -16,13 +16,31 @@ enum wf_mode {
 	WF_LAST_RESORT, /* down to min: host in LOW */
 	WF_GROW_URGENT, /* swapping / collapsed guests */
 	WF_GROW_PLENTY, /* host HIGH: back to need + margin */
+	WF_FAIR_SHARE,  /* contention: down to the share, for VMs below it */
 };
 
 #define WF_MAX_ITER 64
 
 static bool wf_shrinks(enum wf_mode m)
 {
-	return m == WF_RECLAIM || m == WF_LAST_RESORT;
+	return m == WF_RECLAIM || m == WF_LAST_RESORT || m == WF_FAIR_SHARE;
+}
+
+/* VM i's fair share of the memory: pool x shares / total shares, between
+ * its min and max (ESX: shares divide what is contended). */
+static uint64_t share_of(const struct pol_ctx *c, size_t i)
+{
+	const struct bln_policy_vm *vm = &c->vms[i];
+	double s;
+
+	if (c->pool_shares <= 0)
+		return vm->max_bytes;
+	s = c->pool * (double)vm->shares / c->pool_shares;
+	if (s <= (double)vm->min_bytes)
+		return vm->min_bytes;
+	if (s >= (double)vm->max_bytes)
+		return vm->max_bytes;
+	return (uint64_t)s;
 }
 
 /* Within the dwell time of a change in the direction opposite to @dir. */
@@ -51,17 +69,31 @@ static uint64_t wf_cap(const struct pol_ctx *c, size_t i, enum wf_mode m)
 			return 0;
 		if (m == WF_GROW_PLENTY && dwelling(c, i, 1))
 			return 0;
+		if (m == WF_GROW_URGENT && c->contended) {
+			uint64_t share = share_of(c, i);
+
+			if (t >= share)
+				return 0;
+			if (s->want_bytes > share)
+				return share - t;
+		}
 		return s->want_bytes - t;
 	}
 	if (m == WF_RECLAIM &&
 	    (s->urgent || (dwelling(c, i, -1) && !c->fund_urgent)))
 		return 0;
+	if (m == WF_FAIR_SHARE && t > t0)
+		return 0; /* never take back in the step that gave */
 	taken = t0 > t ? t0 - t : 0;
 	allow = s->allow_bytes > taken ? s->allow_bytes - taken : 0;
-	lo = m == WF_RECLAIM ? s->floor_bytes : vm->min_bytes;
+	lo = m == WF_RECLAIM      ? s->floor_bytes
+	     : m == WF_FAIR_SHARE ? share_of(c, i)
+	                          : vm->min_bytes;
 	if (t <= lo)
 		return 0;
 	allow = allow < t - lo ? allow : t - lo;
+	if (m == WF_FAIR_SHARE)
+		return allow < c->p->step_bytes ? 0 : allow;
 	return m == WF_RECLAIM && allow < POL_MIN_RECLAIM ? 0 : allow;
 }
 
@@ -192,6 +224,8 @@ static enum bln_reason wf_reason(const struct pol_ctx *c, size_t i,
 		                                  : BLN_REASON_RECLAIM_IDLE;
 	case WF_GROW_URGENT:
 		return BLN_REASON_GROW_DEMAND;
+	case WF_FAIR_SHARE:
+		return BLN_REASON_FAIR_SHARE;
 	default:
 		return BLN_REASON_GROW_PLENTY;
 	}
@@ -263,6 +297,84 @@ static double min_d(double a, double b)
 	return a < b ? a : b;
 }
 
+/* A guest with a quarter of its size or more in swap (swapped out less
+ * swapped in) and still short is the one its swap may not hold much
+ * longer; only for such a guest are the others squeezed below their
+ * floors.  Spreading a shortage costs more throughput than leaving it
+ * where it fell (every guest with a page in swap faults), so a guest that
+ * swaps less is left to its swap. */
+static bool swapped_deep(const struct bln_policy_vm *vm)
+{
+	uint64_t out = vm->swap_out_bytes, in = vm->swap_in_bytes;
+
+	return out > in && out - in >= vm->max_bytes / 4;
+}
+
+/* The pool the fair shares divide: what the unpinned VMs have plus what is
+ * free beyond the low mark the policy always keeps. */
+static void pool_init(struct pol_ctx *c, double t_low)
+{
+	double spare = c->free_now - t_low;
+
+	c->pool = spare > 0 ? spare : 0;
+	c->pool_shares = 0;
+	c->contended = false;
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->vms[i].pinned)
+			continue;
+		c->pool += (double)c->vms[i].actual_bytes;
+		c->pool_shares += (double)c->vms[i].shares;
+	}
+}
+
+/* Urgent demand of @urgent bytes, of which @g can be funded: short of it,
+ * is an urgent VM below its share? */
+static bool contended(const struct pol_ctx *c, double urgent, double g)
+{
+	if (urgent <= g)
+		return false;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct bln_policy_vm_state *s = &c->vst[i];
+		uint64_t t = c->out[i].target_bytes;
+
+		if (!c->vms[i].pinned && s->urgent && s->want_bytes > t &&
+		    t < share_of(c, i))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Urgent demand the free memory and the idle tax could not fund: active
+ * VMs contend.  A VM below its fair share that runs short takes from the
+ * VMs above theirs (lowest shares per page first, down to their share, at
+ * most one shrink allowance per tick), so that the shortage is spread by
+ * shares instead of falling on whoever started growing last; memory is
+ * granted from what the donors' balloons actually give back, on later
+ * steps.  Memory already on its way back (balloons still inflating, and
+ * @room, what is free beyond the low mark) counts first.  Returns the
+ * bytes asked for.
+ */
+static double fair_share(struct pol_ctx *c, double room)
+{
+	double unfunded = 0, coming = room > 0 ? room : 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		const struct bln_policy_vm *vm = &c->vms[i];
+		const struct bln_policy_vm_state *s = &c->vst[i];
+		uint64_t t = c->out[i].target_bytes, share = share_of(c, i);
+		uint64_t upto = s->want_bytes < share ? s->want_bytes : share;
+
+		if (vm->actual_bytes > t)
+			coming += (double)(vm->actual_bytes - t);
+		if (s->urgent && !vm->pinned && upto > t && swapped_deep(vm))
+			unfunded += (double)(upto - t);
+	}
+	if (unfunded - coming < (double)c->p->step_bytes)
+		return 0;
+	return wf_run(c, WF_FAIR_SHARE, unfunded - coming);
+}
+
 void bln_pol_step_idletax(struct pol_ctx *c)
 {
 	const struct bln_policy_params *p = c->p;
@@ -272,6 +384,7 @@ void bln_pol_step_idletax(struct pol_ctx *c)
 	double f = c->free_now, urgent = 0, keep, goal, got = 0;
 	double room = grantable_now(c), moved;
 
+	pool_init(c, t_low);
 	/* Projected free memory once every target is reached. */
 	for (size_t i = 0; i < c->n; i++) {
 		const struct bln_policy_vm_state *s = &c->vst[i];
@@ -298,9 +411,12 @@ void bln_pol_step_idletax(struct pol_ctx *c)
 	if (urgent > 0) {
 		double g = min_d(f, room) - t_low;
 
+		/* short even with what the idle tax is reclaiming */
+		c->contended = contended(c, urgent, f - t_low);
 		moved = wf_run(c, WF_GROW_URGENT, min_d(g, urgent));
 		f -= moved;
 		room -= moved;
+		f += fair_share(c, room - t_low);
 	}
 	if (c->state == BLN_HOST_HIGH)
 		wf_run(c, WF_GROW_PLENTY, min_d(f, room) - t_high);

@@ -59,6 +59,12 @@ struct pol_ctx {
 	/* this step reclaims to fund urgent demand: a donor's dwell after a
 	 * grow does not protect its memory above its floor */
 	bool fund_urgent;
+	/* fair shares (policy_idletax.c): the memory the unpinned VMs have
+	 * or could have (sum of actual + free now) and their shares */
+	double pool, pool_shares;
+	/* the urgent demand exceeds what can be granted and an urgent VM
+	 * is below its share: no urgent grant lifts a VM above its share */
+	bool contended;
 };
 
 /* Evidence from one VM's counters since the previous step (bytes). */

@@ -46,6 +46,8 @@ enum bln_reason {
 	BLN_REASON_FLOOR,        /* clamped to min or to the guest's need */
 	BLN_REASON_LAST_RESORT,  /* below guest need: host in LOW state */
 	BLN_REASON_BASELINE,     /* decided by a baseline policy's rule */
+	BLN_REASON_FAIR_SHARE,   /* above its share while a VM below its
+	                          * share runs short: down toward the share */
 	BLN_REASON_NR,
 };
 

@@ -80,6 +80,52 @@ static void random_world(struct fx *f)
 	f->now = rnd_in(1, 1u << 30);
 }
 
+/* VM i's fair share as docs/policy.md defines it: (free now beyond the low
+ * mark + actual of the unpinned VMs) x shares / their shares, between min
+ * and max. */
+static uint64_t share_of(const struct fx *f, size_t i)
+{
+	double sum = 0, pool = 0, shares = 0, fr, v;
+
+	for (size_t j = 0; j < f->n; j++) {
+		sum += (double)f->vm[j].actual_bytes;
+		if (f->vm[j].pinned)
+			continue;
+		pool += (double)f->vm[j].actual_bytes;
+		shares += (double)f->vm[j].shares;
+	}
+	fr = f->p.budget_bytes ? (double)f->p.budget_bytes - sum
+	                       : (double)f->host.avail_bytes -
+	                                 (double)f->p.host_reserve_bytes;
+	fr -= f->p.low_pct / 100.0 *
+	      (double)(f->p.budget_bytes ? f->p.budget_bytes
+	                                 : f->host.total_bytes);
+	pool += fr > 0 ? fr : 0;
+	if (shares <= 0)
+		return f->vm[i].max_bytes;
+	v = pool * (double)f->vm[i].shares / shares;
+	if (v <= (double)f->vm[i].min_bytes)
+		return f->vm[i].min_bytes;
+	return v >= (double)f->vm[i].max_bytes ? f->vm[i].max_bytes
+	                                       : (uint64_t)v;
+}
+
+/* Someone urgent with a quarter of its size in swap is left below its
+ * fair share after the step. */
+static bool short_below_share(const struct fx *f)
+{
+	for (size_t j = 0; j < f->n; j++) {
+		const struct bln_policy_vm *vm = &f->vm[j];
+		uint64_t out = vm->swap_out_bytes, in = vm->swap_in_bytes;
+
+		if (f->vst[j].urgent && !vm->pinned && out > in &&
+		    out - in >= vm->max_bytes / 4 &&
+		    f->out[j].target_bytes < share_of(f, j))
+			return true;
+	}
+	return false;
+}
+
 static bool quantized(const struct fx *f, size_t i, uint64_t t)
 {
 	return t % f->p.step_bytes == 0 || t == f->vm[i].min_bytes ||
@@ -140,7 +186,14 @@ static void check_vm(const struct fx *f, size_t i,
 
 		assert_true((double)(t0 - t) <= allow + 1);
 		assert_true(o->reason == BLN_REASON_RECLAIM_IDLE ||
-		            o->reason == BLN_REASON_LAST_RESORT);
+		            o->reason == BLN_REASON_LAST_RESORT ||
+		            o->reason == BLN_REASON_FAIR_SHARE);
+		if (o->reason == BLN_REASON_FAIR_SHARE) {
+			/* never below its own share, only for one below */
+			assert_true(t + 4096 >= share_of(f, i));
+			assert_true(short_below_share(f));
+			return;
+		}
 		if (f->st.host_state != BLN_HOST_LOW)
 			assert_true(t >= f->vst[i].floor_bytes);
 		if (o->reason == BLN_REASON_LAST_RESORT)
@@ -173,7 +226,10 @@ static void evolve(struct fx *f)
 		                                     (a > t ? (a - t) / 2 : 0);
 		if (rnd() % 3 == 0)
 			f->used[i] = rnd_in(0, vm->max_bytes);
+		if (rnd() % 4 == 0 && vm->stats_ms)
+			continue; /* no new sample before this step */
 		fx_sync(f, i);
+		vm->stats_ms = f->now;
 		vm->stats_valid = keep_stats;
 		if (short_total)
 			vm->total_bytes -= vm->total_bytes / 32;
