@@ -353,7 +353,7 @@ static bool contended(const struct pol_ctx *c, double urgent, double g)
  * granted from what the donors' balloons actually give back, on later
  * steps.  Memory already on its way back (balloons still inflating, and
  * @room, what is free beyond the low mark) counts first.  Returns the
- * bytes asked for.
+ * bytes by which donors' targets were lowered.
  */
 static double fair_share(struct pol_ctx *c, double room)
 {
